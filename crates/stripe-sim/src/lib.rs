@@ -1,0 +1,1 @@
+//! Stripe simulator: filled in by the next commit.

@@ -1,0 +1,352 @@
+//! The `parityrail` command line (SPEC §8). Every command reads `DATABASE_URL`
+//! and the other settings; `--json` makes output machine-readable; errors go
+//! to stderr with a non-zero exit.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app,
+    config::{Config, Secret},
+    crypto::MasterKey,
+    setup::{self, ConnectRequest},
+    store::{NewProject, Project, ProjectMode, Store},
+    stripe::StripeClient,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "parityrail",
+    version,
+    about = "Proves every Stripe customer has exactly the access they paid for."
+)]
+pub struct Cli {
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// An env-style settings file (KEY=VALUE lines); the environment wins over it.
+    #[arg(long, global = true, env = "PARITYRAIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// HTTP server + workers (migrates on start).
+    Serve,
+    /// Apply database migrations.
+    Migrate,
+    /// Print a new master key for PARITYRAIL_MASTER_KEY.
+    Keygen,
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// The Stripe integration of a project.
+    #[command(subcommand)]
+    Stripe(StripeCommand),
+    /// The webhook event log.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Incidents.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Create a project and print its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "test", value_parser = ["test", "live", "demo"])]
+        mode: String,
+    },
+    /// List projects.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StripeCommand {
+    /// Store the API key and webhook signing secrets ("Test & connect").
+    Connect(ConnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Project id or name.
+    pub project: String,
+    /// Secret (sk_…) or restricted (rk_…) key.
+    #[arg(long)]
+    pub api_key: String,
+    /// Webhook signing secret (whsec_…); repeat during a secret roll.
+    #[arg(long = "webhook-secret")]
+    pub webhook_secrets: Vec<String>,
+    /// Store without checking the key against Stripe.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// Newest events first.
+    List {
+        project: String,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Process a stored event again.
+    Replay { project: String, event_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncidentsCommand {
+    List { project: String },
+}
+
+/// Runs the parsed command; `Err` is printed to stderr by `main`.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Keygen = cli.command {
+        let key = MasterKey::generate_hex();
+        print(cli.json, json!({ "master_key": key }), || key.clone());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Keygen => unreachable!("handled above"),
+        Command::Serve => {
+            let shutdown = CancellationToken::new();
+            let on_signal = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                on_signal.cancel();
+            });
+            app::run(config, shutdown).await
+        }
+        Command::Migrate => {
+            let store = open(&config).await?;
+            print(
+                cli.json,
+                json!({"migrated": true, "backend": store.backend_name()}),
+                || format!("migrations applied ({})", store.backend_name()),
+            );
+            Ok(())
+        }
+        Command::Project(cmd) => project(cli.json, &open(&config).await?, cmd).await,
+        Command::Stripe(StripeCommand::Connect(args)) => connect(cli.json, &config, args).await,
+        Command::Events(cmd) => events(cli.json, &open(&config).await?, cmd).await,
+        Command::Incidents(IncidentsCommand::List { project }) => {
+            let store = open(&config).await?;
+            let project = find(&store, &project).await?;
+            let incidents = store.list_incidents(project.id.as_str()).await?;
+            let rows: Vec<_> = incidents
+                .iter()
+                .map(|i| {
+                    json!({"id": i.id, "kind": i.kind, "status": i.status, "customer": i.customer_id,
+                        "event_id": i.event_id, "first_seen": rfc3339(i.first_seen),
+                        "last_seen": rfc3339(i.last_seen), "count": i.count,
+                        "details": serde_json::from_str::<serde_json::Value>(&i.details).unwrap_or_default()})
+                })
+                .collect();
+            print(cli.json, json!(rows), || {
+                incidents
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}  {:<18} {:<12} {:<22} x{}  last {}",
+                            i.id,
+                            i.kind,
+                            i.status,
+                            i.customer_id,
+                            i.count,
+                            rfc3339(i.last_seen)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn find(store: &Store, id_or_name: &str) -> anyhow::Result<Project> {
+    store
+        .find_project(id_or_name)
+        .await?
+        .with_context(|| format!("no project {id_or_name:?} (see `parityrail project list`)"))
+}
+
+async fn project(json_out: bool, store: &Store, cmd: ProjectCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProjectCommand::Create { name, mode } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > 100 {
+                bail!("--name must be 1 to 100 characters");
+            }
+            let mode = ProjectMode::parse(&mode).expect("clap restricts the values");
+            let p = store.create_project(&NewProject { name, mode }).await?;
+            print(
+                json_out,
+                json!({"id": p.id, "name": p.name, "mode": p.mode}),
+                || p.id.to_string(),
+            );
+        }
+        ProjectCommand::List => {
+            let projects = store.list_projects().await?;
+            let rows: Vec<_> = projects
+                .iter()
+                .map(|p| {
+                    json!({"id": p.id, "name": p.name, "mode": p.mode,
+                    "created_at": rfc3339(p.created_at)})
+                })
+                .collect();
+            print(json_out, json!(rows), || {
+                projects
+                    .iter()
+                    .map(|p| format!("{}  {:<5} {}", p.id, p.mode.as_str(), p.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn connect(json_out: bool, config: &Config, args: ConnectArgs) -> anyhow::Result<()> {
+    let master = config.master_key.as_ref().context(
+        "PARITYRAIL_MASTER_KEY is required to store secrets (generate one with `parityrail keygen`)",
+    )?;
+    let store = open(config).await?;
+    app::check_master_key(&store, Some(master), false).await?;
+    let project = find(&store, &args.project).await?;
+    let stripe = StripeClient::new(&config.stripe_api_base);
+    let request = ConnectRequest {
+        api_key: Secret::new(args.api_key.trim()),
+        webhook_secrets: args
+            .webhook_secrets
+            .iter()
+            .map(|s| Secret::new(s.trim()))
+            .collect(),
+        verify: !args.no_verify,
+    };
+    let connected = setup::connect_stripe(&store, &stripe, master, &project, request).await?;
+    let webhook_url = format!("{}/api/webhooks/stripe/{}", config.public_url, project.id);
+    print(
+        json_out,
+        json!({"project": project.id, "mode": connected.mode, "account_id": connected.account_id,
+            "api_key_last4": connected.api_key_last4,
+            "webhook_secrets": connected.webhook_secret_last4.len(),
+            "webhook_url": webhook_url, "verified": !args.no_verify}),
+        || {
+            format!(
+                "Stripe connected: {} key ending in {}{}, {} signing secret(s)\nWebhook endpoint: {webhook_url}",
+                connected.mode.as_str(),
+                connected.api_key_last4,
+                connected
+                    .account_id
+                    .as_deref()
+                    .map(|a| format!(" (account {a})"))
+                    .unwrap_or_default(),
+                connected.webhook_secret_last4.len()
+            )
+        },
+    );
+    Ok(())
+}
+
+async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Result<()> {
+    match cmd {
+        EventsCommand::List { project, limit } => {
+            let project = find(store, &project).await?;
+            let events = store
+                .list_events(project.id.as_str(), limit.clamp(1, 10_000))
+                .await?;
+            let rows: Vec<_> = events
+                .iter()
+                .map(|e| json!({"event_id": e.event_id, "type": e.event_type, "status": e.status,
+                    "reason": e.reason, "customer": e.customer, "received_at": rfc3339(e.received_at),
+                    "processed_at": e.processed_at.map(rfc3339), "attempts": e.attempts}))
+                .collect();
+            print(json_out, json!(rows), || {
+                events
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{}  {:<48} {:<10} {}",
+                            e.event_id,
+                            e.event_type,
+                            e.status,
+                            e.reason.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        EventsCommand::Replay { project, event_id } => {
+            let project = find(store, &project).await?;
+            if !store
+                .replay_event(project.id.as_str(), &event_id, crate::now_ms())
+                .await?
+            {
+                bail!(
+                    "no replayable event {event_id:?} in {} (unknown, ignored, or being processed now)",
+                    project.id
+                );
+            }
+            print(json_out, json!({"replayed": event_id}), || {
+                format!("{event_id} queued again")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        let text = human();
+        if !text.is_empty() {
+            println!("{text}");
+        }
+    }
+}
+
+/// Unix ms → RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,40 @@
+//! ParityRail proves every Stripe customer has exactly the access they paid for.
+//!
+//! The tree follows the data:
+//!
+//! ```text
+//! ingress (verify signature → durable inbox, group commit)
+//!   → worker (claim with a lease → Stripe snapshot → normalized state)
+//!   → store (the only SQL: SQLite or PostgreSQL)
+//!   → web (HTTP surface) / cli (commands)
+//! ```
+//!
+//! `config` loads settings, `crypto` seals secrets at rest, `stripe` holds
+//! the event parser and the API client, `app` wires it together.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod ids;
+pub mod ingress;
+pub mod setup;
+pub mod store;
+pub mod stripe;
+pub mod web;
+pub mod worker;
+
+pub use app::App;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Makes ring the process's one TLS crypto backend (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

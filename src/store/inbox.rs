@@ -1,0 +1,431 @@
+//! The durable inbox: verified events with their work items, claimed by
+//! workers under a lease in short transactions.
+
+use serde::Serialize;
+
+use super::{Store, StoreError, dispatch};
+
+/// A verified event ready for the inbox. `ignored_reason` set means stored
+/// for the log but never processed (no work item).
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub project_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub livemode: bool,
+    pub api_version: Option<String>,
+    pub created: i64,
+    pub customer_id: Option<String>,
+    pub raw_body: bytes_alias::Bytes,
+    pub ignored_reason: Option<String>,
+    pub received_at: i64,
+}
+
+mod bytes_alias {
+    /// Raw bodies are shared, not copied, between the handler and the writer.
+    pub type Bytes = axum::body::Bytes;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Newly stored (with its work item unless ignored).
+    Stored,
+    /// Already in the inbox: `unfinished` when its work is still pending.
+    Duplicate { unfinished: bool, received_at: i64 },
+}
+
+/// The event log's view of one event (SPEC §8 `events list`).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct EventRecord {
+    pub event_id: String,
+    #[sqlx(rename = "event_type")]
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub customer: Option<String>,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+    pub attempts: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClaimedItem {
+    pub id: i64,
+    pub event_id: String,
+    pub attempts: i64,
+}
+
+/// Work claimed by one worker: every due item of one customer.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub project_id: String,
+    pub customer_id: String,
+    pub items: Vec<ClaimedItem>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LaggingEvent {
+    pub project_id: String,
+    pub customer_id: String,
+    pub event_id: String,
+    pub received_at: i64,
+}
+
+const INSERT_EVENT: &str =
+    "INSERT INTO events (project_id, event_id, event_type, livemode, api_version, created,
+    customer_id, raw_body, ignored_reason, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (project_id, event_id) DO NOTHING";
+const INSERT_WORK: &str =
+    "INSERT INTO work_items (project_id, event_id, customer_id, status, run_after, created_at)
+    VALUES ($1, $2, $3, 'queued', $4, $4)";
+const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
+    LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
+    WHERE e.project_id = $1 AND e.event_id = $2";
+
+const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
+    WHEN w.status = 'done' THEN 'processed' WHEN w.status = 'dead' THEN 'dead'
+    WHEN w.status = 'leased' THEN 'processing' WHEN w.attempts > 0 THEN 'failed'
+    ELSE 'received' END";
+
+macro_rules! insert_batch {
+    ($tx:expr, $batch:expr) => {{
+        let mut outcomes = Vec::with_capacity($batch.len());
+        for ev in $batch {
+            let inserted = sqlx::query(INSERT_EVENT)
+                .bind(&ev.project_id)
+                .bind(&ev.event_id)
+                .bind(&ev.event_type)
+                .bind(ev.livemode)
+                .bind(&ev.api_version)
+                .bind(ev.created)
+                .bind(&ev.customer_id)
+                .bind(ev.raw_body.as_ref())
+                .bind(&ev.ignored_reason)
+                .bind(ev.received_at)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                if ev.ignored_reason.is_none() {
+                    sqlx::query(INSERT_WORK)
+                        .bind(&ev.project_id)
+                        .bind(&ev.event_id)
+                        .bind(ev.customer_id.as_deref().unwrap_or_default())
+                        .bind(ev.received_at)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                outcomes.push(InsertOutcome::Stored);
+            } else {
+                let (received_at, status): (i64, Option<String>) = sqlx::query_as(DUPLICATE_STATE)
+                    .bind(&ev.project_id)
+                    .bind(&ev.event_id)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                let unfinished = matches!(status.as_deref(), Some("queued" | "leased"));
+                outcomes.push(InsertOutcome::Duplicate {
+                    unfinished,
+                    received_at,
+                });
+            }
+        }
+        $tx.commit().await?;
+        Ok::<_, sqlx::Error>(outcomes)
+    }};
+}
+
+impl Store {
+    /// Stores a batch of events and their work items in ONE transaction
+    /// (group commit: one fsync for the batch). Duplicates of
+    /// `(project, event)` are reported, never stored twice.
+    pub async fn insert_events(
+        &self,
+        batch: &[NewEvent],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let outcomes = match self {
+            // IMMEDIATE takes the write lock up front, so the transaction never
+            // fails half-way on a lock upgrade.
+            Self::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                insert_batch!(tx, batch)?
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_batch!(tx, batch)?
+            }
+        };
+        Ok(outcomes)
+    }
+
+    /// Makes a lagging event's work due now, unless a live lease holds it.
+    pub async fn requeue_event(
+        &self,
+        project_id: &str,
+        event_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = dispatch!(self, |pool| {
+            sqlx::query(
+                "UPDATE work_items SET status = 'queued', run_after = $1, locked_until = NULL, lease_owner = NULL
+                 WHERE project_id = $2 AND event_id = $3
+                   AND (status = 'queued' OR (status = 'leased' AND locked_until < $1))",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(event_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Claims the oldest due item and, with it, every other pending item of the
+    /// same customer, so a burst of events costs one Stripe read. Customers
+    /// with a live lease are skipped. Expired leases are reclaimed.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Claim>, StoreError> {
+        type Head = (i64, String, String, String, i64);
+        let head: Option<Head> = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_as(
+                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
+                     WHERE id = (SELECT w.id FROM work_items w
+                        WHERE ((w.status = 'queued' AND w.run_after <= $3) OR (w.status = 'leased' AND w.locked_until < $3))
+                          AND NOT EXISTS (SELECT 1 FROM work_items o WHERE o.project_id = w.project_id
+                              AND o.customer_id = w.customer_id AND o.status = 'leased' AND o.locked_until >= $3)
+                        ORDER BY w.run_after, w.id LIMIT 1)
+                     RETURNING id, project_id, customer_id, event_id, attempts",
+                )
+                .bind(lease_until)
+                .bind(owner)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_as(
+                    "WITH picked AS (SELECT w.id FROM work_items w
+                        WHERE ((w.status = 'queued' AND w.run_after <= $3) OR (w.status = 'leased' AND w.locked_until < $3))
+                          AND NOT EXISTS (SELECT 1 FROM work_items o WHERE o.project_id = w.project_id
+                              AND o.customer_id = w.customer_id AND o.status = 'leased' AND o.locked_until >= $3)
+                        ORDER BY w.run_after, w.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
+                     FROM picked WHERE work_items.id = picked.id
+                     RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id, work_items.attempts",
+                )
+                .bind(lease_until)
+                .bind(owner)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        let Some((id, project_id, customer_id, event_id, attempts)) = head else {
+            return Ok(None);
+        };
+        type Sibling = (i64, String, i64);
+        let siblings: Vec<Sibling> = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_as(
+                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
+                     WHERE project_id = $3 AND customer_id = $4 AND id <> $5
+                       AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
+                     RETURNING id, event_id, attempts",
+                )
+                .bind(lease_until)
+                .bind(owner)
+                .bind(&project_id)
+                .bind(&customer_id)
+                .bind(id)
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_as(
+                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
+                     WHERE id IN (SELECT id FROM work_items WHERE project_id = $3 AND customer_id = $4 AND id <> $5
+                       AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
+                       FOR UPDATE SKIP LOCKED)
+                     RETURNING id, event_id, attempts",
+                )
+                .bind(lease_until)
+                .bind(owner)
+                .bind(&project_id)
+                .bind(&customer_id)
+                .bind(id)
+                .bind(now)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        let mut items = vec![ClaimedItem {
+            id,
+            event_id,
+            attempts,
+        }];
+        items.extend(
+            siblings
+                .into_iter()
+                .map(|(id, event_id, attempts)| ClaimedItem {
+                    id,
+                    event_id,
+                    attempts,
+                }),
+        );
+        Ok(Some(Claim {
+            project_id,
+            customer_id,
+            items,
+        }))
+    }
+
+    /// Puts items back for a later attempt, keeping the reason.
+    pub async fn retry_later(
+        &self,
+        items: &[ClaimedItem],
+        run_after: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for item in items {
+                sqlx::query(
+                    "UPDATE work_items SET status = 'queued', run_after = $1, last_error = $2,
+                       locked_until = NULL, lease_owner = NULL WHERE id = $3 AND status = 'leased'",
+                )
+                .bind(run_after)
+                .bind(error)
+                .bind(item.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Gives up on items (a permanent failure, or the schedule ran out); the
+    /// reason stays for the event log and a replay.
+    pub async fn dead_letter(
+        &self,
+        items: &[ClaimedItem],
+        now: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for item in items {
+                sqlx::query(
+                    "UPDATE work_items SET status = 'dead', finished_at = $1, last_error = $2,
+                       locked_until = NULL, lease_owner = NULL WHERE id = $3",
+                )
+                .bind(now)
+                .bind(error)
+                .bind(item.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Newest first.
+    pub async fn list_events(
+        &self,
+        project_id: &str,
+        limit: i64,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT e.event_id, e.event_type, {STATUS_SQL} AS status,
+                    COALESCE(e.ignored_reason, w.last_error) AS reason, e.customer_id AS customer,
+                    e.received_at, w.finished_at AS processed_at, COALESCE(w.attempts, 0) AS attempts
+                 FROM events e LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
+                 WHERE e.project_id = $1 ORDER BY e.received_at DESC, e.event_id DESC LIMIT $2"
+            )))
+            .bind(project_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// The stored body, byte-exact, as Stripe sent it.
+    pub async fn event_body(
+        &self,
+        project_id: &str,
+        event_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = dispatch!(self, |pool| {
+            sqlx::query_as("SELECT raw_body FROM events WHERE project_id = $1 AND event_id = $2")
+                .bind(project_id)
+                .bind(event_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Replays an event: its work item becomes due now with a fresh attempt
+    /// budget. Returns false for an unknown or ignored event.
+    pub async fn replay_event(
+        &self,
+        project_id: &str,
+        event_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = dispatch!(self, |pool| {
+            sqlx::query(
+                "UPDATE work_items SET status = 'queued', run_after = $1, attempts = 0, last_error = NULL,
+                   finished_at = NULL, locked_until = NULL, lease_owner = NULL
+                 WHERE project_id = $2 AND event_id = $3 AND status <> 'leased'",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(event_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Unfinished events older than their project's lag threshold.
+    pub async fn lagging_events(&self, now: i64) -> Result<Vec<LaggingEvent>, StoreError> {
+        let rows = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT w.project_id, w.customer_id, w.event_id, e.received_at
+                 FROM work_items w
+                 JOIN events e ON e.project_id = w.project_id AND e.event_id = w.event_id
+                 JOIN projects p ON p.id = w.project_id
+                 WHERE w.status IN ('queued', 'leased') AND e.received_at < $1 - p.lag_threshold_secs * 1000
+                 ORDER BY e.received_at",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Counts of work items by status, for `/metrics` and tests.
+    pub async fn work_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM work_items GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,295 @@
+//! Projects and their Stripe integration (API key and signing secrets, sealed).
+
+use serde::Serialize;
+
+use super::{Store, StoreError, dispatch, violated_constraint};
+use crate::ids::ProjectId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectMode {
+    Live,
+    Test,
+    Demo,
+}
+
+impl ProjectMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+            Self::Demo => "demo",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "live" => Some(Self::Live),
+            "test" => Some(Self::Test),
+            "demo" => Some(Self::Demo),
+            _ => None,
+        }
+    }
+}
+
+/// Test or live, as given by a Stripe key's prefix and an event's `livemode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    Test,
+    Live,
+}
+
+impl KeyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Live => "live",
+        }
+    }
+    pub fn is_live(self) -> bool {
+        self == Self::Live
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub mode: ProjectMode,
+    pub user_metadata_key: String,
+    pub require_mapping: bool,
+    pub lag_threshold_secs: i64,
+    pub created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    name: String,
+    mode: String,
+    user_metadata_key: String,
+    require_mapping: bool,
+    lag_threshold_secs: i64,
+    created_at: i64,
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = StoreError;
+    fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: ProjectId::parse(&r.id)
+                .ok_or_else(|| StoreError::Corrupt(format!("project id {:?}", r.id)))?,
+            mode: ProjectMode::parse(&r.mode)
+                .ok_or_else(|| StoreError::Corrupt(format!("project mode {:?}", r.mode)))?,
+            name: r.name,
+            user_metadata_key: r.user_metadata_key,
+            require_mapping: r.require_mapping,
+            lag_threshold_secs: r.lag_threshold_secs,
+            created_at: r.created_at,
+        })
+    }
+}
+
+pub struct NewProject {
+    pub name: String,
+    pub mode: ProjectMode,
+}
+
+/// A secret sealed by the master key, with what may be shown of it.
+#[derive(Clone, Debug)]
+pub struct SealedSecret {
+    pub sealed: Vec<u8>,
+    pub fingerprint: String,
+    pub last4: String,
+}
+
+/// What `stripe connect` writes, in one transaction.
+pub struct IntegrationWrite {
+    pub api_key: SealedSecret,
+    pub key_mode: KeyMode,
+    pub account_id: Option<String>,
+    pub webhook_secrets: Vec<SealedSecret>,
+    pub connected_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Integration {
+    pub api_key_sealed: Vec<u8>,
+    pub api_key_last4: String,
+    pub key_mode: KeyMode,
+    pub account_id: Option<String>,
+    pub connected_at: i64,
+    pub webhook_secrets_sealed: Vec<Vec<u8>>,
+    pub webhook_secret_last4: Vec<String>,
+}
+
+const PROJECT_COLUMNS: &str =
+    "id, name, mode, user_metadata_key, require_mapping, lag_threshold_secs, created_at";
+
+impl Store {
+    pub async fn create_project(&self, new: &NewProject) -> Result<Project, StoreError> {
+        let id = ProjectId::generate();
+        let now = crate::now_ms();
+        let result = dispatch!(self, |pool| {
+            sqlx::query("INSERT INTO projects (id, name, mode, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(&new.name)
+                .bind(new.mode.as_str())
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        });
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if violated_constraint(&e)
+                    .is_some_and(|c| c == "projects_name_key" || c == "projects.name") =>
+            {
+                return Err(StoreError::ProjectNameTaken(new.name.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.project(&id)
+            .await?
+            .ok_or_else(|| StoreError::UnknownProject(id.to_string()))
+    }
+
+    pub async fn project(&self, id: &ProjectId) -> Result<Option<Project>, StoreError> {
+        let row: Option<ProjectRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
+            )))
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(Project::try_from).transpose()
+    }
+
+    /// Looks a project up by id or by its unique name, as the CLI accepts both.
+    pub async fn find_project(&self, id_or_name: &str) -> Result<Option<Project>, StoreError> {
+        if let Some(id) = ProjectId::parse(id_or_name)
+            && let Some(p) = self.project(&id).await?
+        {
+            return Ok(Some(p));
+        }
+        let row: Option<ProjectRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects WHERE name = $1"
+            )))
+            .bind(id_or_name)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(Project::try_from).transpose()
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
+        let rows: Vec<ProjectRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at, id"
+            )))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    /// Sets how long an event may stay unfinished before a `webhook_lag` incident.
+    pub async fn set_lag_threshold(&self, id: &ProjectId, secs: i64) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            sqlx::query("UPDATE projects SET lag_threshold_secs = $1 WHERE id = $2")
+                .bind(secs)
+                .bind(id.as_str())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Stores the key and adds the signing secrets (a secret already held is
+    /// kept once), all in one transaction: a failed connect changes nothing.
+    pub async fn save_integration(
+        &self,
+        project: &ProjectId,
+        write: &IntegrationWrite,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO stripe_integrations (project_id, api_key_enc, api_key_last4, key_mode, account_id, connected_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (project_id) DO UPDATE SET api_key_enc = excluded.api_key_enc,
+                   api_key_last4 = excluded.api_key_last4, key_mode = excluded.key_mode,
+                   account_id = excluded.account_id, connected_at = excluded.connected_at",
+            )
+            .bind(project.as_str())
+            .bind(&write.api_key.sealed)
+            .bind(&write.api_key.last4)
+            .bind(write.key_mode.as_str())
+            .bind(&write.account_id)
+            .bind(write.connected_at)
+            .execute(&mut *tx)
+            .await?;
+            for secret in &write.webhook_secrets {
+                sqlx::query(
+                    "INSERT INTO webhook_secrets (project_id, secret_enc, fingerprint, last4, created_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, fingerprint) DO NOTHING",
+                )
+                .bind(project.as_str())
+                .bind(&secret.sealed)
+                .bind(&secret.fingerprint)
+                .bind(&secret.last4)
+                .bind(write.connected_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    pub async fn integration(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Option<Integration>, StoreError> {
+        type Row = (Vec<u8>, String, String, Option<String>, i64);
+        let row: Option<Row> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT api_key_enc, api_key_last4, key_mode, account_id, connected_at
+                 FROM stripe_integrations WHERE project_id = $1",
+            )
+            .bind(project.as_str())
+            .fetch_optional(pool)
+            .await
+        })?;
+        let Some((api_key_sealed, api_key_last4, mode, account_id, connected_at)) = row else {
+            return Ok(None);
+        };
+        let secrets: Vec<(Vec<u8>, String)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT secret_enc, last4 FROM webhook_secrets WHERE project_id = $1 ORDER BY id",
+            )
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await
+        })?;
+        let key_mode = match mode.as_str() {
+            "live" => KeyMode::Live,
+            "test" => KeyMode::Test,
+            other => return Err(StoreError::Corrupt(format!("key mode {other:?}"))),
+        };
+        let (sealed, last4) = secrets.into_iter().unzip();
+        Ok(Some(Integration {
+            api_key_sealed,
+            api_key_last4,
+            key_mode,
+            account_id,
+            connected_at,
+            webhook_secrets_sealed: sealed,
+            webhook_secret_last4: last4,
+        }))
+    }
+}

@@ -1,0 +1,273 @@
+//! A thin Stripe REST client: the handful of reads ParityRail makes, with
+//! Stripe's error shape classified into transient and permanent.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::model::{Account, ActiveEntitlement, Customer, CustomerSnapshot, List, Subscription};
+use crate::config::Secret;
+
+/// The API version ParityRail reads with, so response shapes never depend on
+/// the account's default version.
+pub const STRIPE_VERSION: &str = "2026-07-29.dahlia";
+const USER_AGENT: &str = concat!("ParityRail/", env!("CARGO_PKG_VERSION"));
+
+/// A failed Stripe call. Messages carry Stripe's own text, never the key.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    #[error("Stripe is unreachable: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("Stripe answered {status}: {message}")]
+    Api {
+        status: u16,
+        error_type: Option<String>,
+        code: Option<String>,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("Stripe answered with an unexpected body: {0}")]
+    Decode(String),
+}
+
+impl StripeError {
+    /// Worth retrying later: network trouble, rate limits, lock timeouts, 409 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Api { status, .. } => matches!(status, 409 | 429) || *status >= 500,
+            // A half-read or garbled body is more likely a proxy hiccup than a
+            // permanent change of Stripe's API.
+            Self::Decode(_) => true,
+        }
+    }
+
+    /// The key was rejected: revoked, expired, or of the wrong kind.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Self::Api { status: 401, .. })
+    }
+
+    /// The key may not call this endpoint (restricted keys).
+    pub fn is_permission(&self) -> bool {
+        matches!(self, Self::Api { status: 403, .. })
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Stripe API client; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl StripeClient {
+    pub fn new(base: &str) -> Self {
+        crate::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("the TLS backend is installed");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        key: &Secret,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, StripeError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key.expose())
+            .header("Stripe-Version", STRIPE_VERSION)
+            .query(query)
+            .send()
+            .await
+            .map_err(StripeError::Transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(StripeError::Transport)?;
+        if status == StatusCode::OK {
+            return serde_json::from_slice(&bytes).map_err(|e| StripeError::Decode(e.to_string()));
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let error = &body["error"];
+        let text = |k: &str| error.get(k).and_then(Value::as_str).map(str::to_string);
+        Err(StripeError::Api {
+            status: status.as_u16(),
+            error_type: text("type"),
+            code: text("code"),
+            message: redact_keys(
+                &text("message").unwrap_or_else(|| status.canonical_reason().unwrap_or("").into()),
+            ),
+            retry_after,
+        })
+    }
+
+    /// Every subscription of the customer, any status, following pagination.
+    pub async fn list_subscriptions(
+        &self,
+        key: &Secret,
+        customer: &str,
+    ) -> Result<Vec<Subscription>, StripeError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("customer", customer), ("status", "all"), ("limit", "100")];
+            if let Some(after) = cursor.as_deref() {
+                query.push(("starting_after", after));
+            }
+            let page: List<Value> = self.get(key, "/v1/subscriptions", &query).await?;
+            for value in page.data {
+                out.push(
+                    Subscription::from_value(value)
+                        .map_err(|e| StripeError::Decode(format!("subscription: {e}")))?,
+                );
+            }
+            match (page.has_more, out.last()) {
+                (true, Some(last)) => cursor = Some(last.id.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn get_customer(&self, key: &Secret, id: &str) -> Result<Customer, StripeError> {
+        self.get(key, &format!("/v1/customers/{id}"), &[]).await
+    }
+
+    /// Active entitlement lookup keys; `Ok(None)` when the key lacks the permission.
+    pub async fn active_entitlements(
+        &self,
+        key: &Secret,
+        customer: &str,
+    ) -> Result<Option<Vec<String>>, StripeError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("customer", customer), ("limit", "100")];
+            if let Some(after) = cursor.as_deref() {
+                query.push(("starting_after", after));
+            }
+            let page: List<Value> = match self
+                .get(key, "/v1/entitlements/active_entitlements", &query)
+                .await
+            {
+                Err(e) if e.is_permission() => return Ok(None),
+                other => other?,
+            };
+            let last_id = page
+                .data
+                .last()
+                .and_then(|v| v["id"].as_str())
+                .map(str::to_string);
+            for value in page.data {
+                let ent: ActiveEntitlement = serde_json::from_value(value)
+                    .map_err(|e| StripeError::Decode(format!("entitlement: {e}")))?;
+                out.push(ent.lookup_key);
+            }
+            match (page.has_more, last_id) {
+                (true, Some(last)) => cursor = Some(last),
+                _ => {
+                    out.sort();
+                    out.dedup();
+                    return Ok(Some(out));
+                }
+            }
+        }
+    }
+
+    /// The account id, or `None` when a restricted key may not read it.
+    pub async fn account_id(&self, key: &Secret) -> Result<Option<String>, StripeError> {
+        match self.get::<Account>(key, "/v1/account", &[]).await {
+            Ok(account) => Ok(Some(account.id)),
+            Err(e) if e.is_permission() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "Test & connect": the one read ParityRail cannot work without.
+    pub async fn check_key(&self, key: &Secret) -> Result<(), StripeError> {
+        self.get::<List<Value>>(
+            key,
+            "/v1/subscriptions",
+            &[("limit", "1"), ("status", "all")],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Everything expected access needs about one customer, read now.
+    pub async fn customer_snapshot(
+        &self,
+        key: &Secret,
+        customer: &str,
+    ) -> Result<CustomerSnapshot, StripeError> {
+        let read_at_ms = crate::now_ms();
+        let found = self.get_customer(key, customer).await;
+        let (deleted, metadata) = match found {
+            Ok(c) => (c.deleted, c.metadata),
+            // A customer removed outright reads like a deleted one.
+            Err(StripeError::Api { status: 404, .. }) => (true, Default::default()),
+            Err(e) => return Err(e),
+        };
+        let subscriptions = self.list_subscriptions(key, customer).await?;
+        let entitlements = self.active_entitlements(key, customer).await?;
+        Ok(CustomerSnapshot {
+            customer_id: customer.to_string(),
+            deleted,
+            metadata,
+            subscriptions,
+            entitlements,
+            read_at_ms,
+        })
+    }
+}
+
+/// Stripe echoes part of a bad key in its messages; keep only the last four.
+fn redact_keys(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| {
+            let bare =
+                word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '*');
+            let is_key = ["sk_", "rk_", "pk_", "whsec_"]
+                .iter()
+                .any(|p| bare.starts_with(p));
+            if is_key && bare.len() > 8 {
+                word.replace(bare, &format!("****{}", crate::config::last4(bare)))
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_in_messages_are_cut_to_last4() {
+        let m = super::redact_keys("Invalid API Key provided: sk_test_abcdefgh1234.");
+        assert_eq!(m, "Invalid API Key provided: ****1234.");
+    }
+}

@@ -1,0 +1,104 @@
+//! HTTP surface: the webhook endpoint, health and readiness, metrics.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::{App, ingress, ingress::directory::DirectoryError, store::StoreError};
+
+/// The one error answer of the HTTP API: a status and a stable
+/// `{"error":{"code","message"}}` body. Messages never carry secrets.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "database error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "database_unavailable",
+            "the database is unavailable; try again",
+        )
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(err: DirectoryError) -> Self {
+        match err {
+            DirectoryError::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "cannot read stored secrets");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "secrets_unavailable",
+                    "stored secrets cannot be read; check PARITYRAIL_MASTER_KEY",
+                )
+            }
+        }
+    }
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/api/webhooks/stripe/{project_id}",
+            post(ingress::receive_stripe_webhook),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
+    app.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "database unreachable",
+        )
+    })?;
+    Ok("ready")
+}
+
+/// Prometheus text: work items by status.
+async fn metrics(State(app): State<App>) -> Result<String, ApiError> {
+    let mut out = String::from(
+        "# HELP parityrail_work_items Webhook work items by status.\n# TYPE parityrail_work_items gauge\n",
+    );
+    for (status, count) in app.store.work_counts().await? {
+        out.push_str(&format!(
+            "parityrail_work_items{{status=\"{status}\"}} {count}\n"
+        ));
+    }
+    Ok(out)
+}
