@@ -29,6 +29,8 @@ pub struct AppInner {
     pub retry: RetryPolicy,
     /// Wakes idle workers when the inbox commits new work.
     pub wake: Arc<Notify>,
+    /// Stops the inbox writer (after the HTTP server has drained).
+    pub inbox_stop: CancellationToken,
 }
 
 impl Deref for App {
@@ -78,12 +80,14 @@ impl App {
         store.migrate().await?;
         check_master_key(&store, config.master_key.as_ref(), true).await?;
         let wake = Arc::new(Notify::new());
-        let (inbox, writer) = InboxWriter::spawn(store.clone(), wake.clone());
+        let inbox_stop = CancellationToken::new();
+        let (inbox, writer) = InboxWriter::spawn(store.clone(), wake.clone(), inbox_stop.clone());
         let app = Self(Arc::new(AppInner {
             stripe: StripeClient::new(&config.stripe_api_base),
             directory: ProjectDirectory::new(store.clone(), config.master_key.clone()),
             retry: RetryPolicy::new(config.retry_schedule.clone()),
             inbox,
+            inbox_stop,
             wake,
             store,
             config,
@@ -116,6 +120,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = app.store.backend_name(), "parityrail listening on http://{addr}");
     let store = app.store.clone();
+    let inbox_stop = app.inbox_stop.clone();
     let server = axum::serve(listener, web::router(app))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -123,8 +128,8 @@ pub async fn serve(
     for task in tasks {
         let _ = task.await;
     }
-    // The router (and with it the last inbox handle) is gone: the writer
-    // drains what is queued and stops.
+    // No request is in flight any more: commit what is queued, then stop.
+    inbox_stop.cancel();
     let _ = writer.await;
     store.close().await;
     server.context("HTTP server failed")

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{InsertOutcome, NewEvent, Store, StoreError};
 
@@ -30,11 +31,16 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    /// Starts the writer. It stops once every handle is dropped and the queue
-    /// is drained, so in-flight events are always committed or refused.
-    pub fn spawn(store: Store, wake: Arc<Notify>) -> (Self, JoinHandle<()>) {
+    /// Starts the writer. On `stop` it refuses new events, commits everything
+    /// already queued, and ends: in-flight events are committed or refused,
+    /// never dropped.
+    pub fn spawn(
+        store: Store,
+        wake: Arc<Notify>,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
-        let task = tokio::spawn(write_loop(store, rx, wake));
+        let task = tokio::spawn(write_loop(store, rx, wake, stop));
         (Self { tx }, task)
     }
 
@@ -49,10 +55,24 @@ impl InboxWriter {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<(NewEvent, Reply)>, wake: Arc<Notify>) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<(NewEvent, Reply)>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
     let mut events = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            _ = stop.cancelled(), if !rx.is_closed() => {
+                // Refuse new sends; what is buffered is still received below.
+                rx.close();
+                continue;
+            }
+        };
+        let Some(first) = next else { break };
         events.push(first.0);
         replies.push(first.1);
         while events.len() < MAX_BATCH {
