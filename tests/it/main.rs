@@ -2,6 +2,10 @@
 
 mod support;
 
+mod cli;
+mod crash;
 mod ingress;
+mod process;
 mod signature_vectors;
+mod stripe_payloads;
 mod worker;
