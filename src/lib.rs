@@ -12,6 +12,7 @@
 //! `config` loads settings, `crypto` seals secrets at rest, `stripe` holds
 //! the event parser and the API client, `app` wires it together.
 
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod config;

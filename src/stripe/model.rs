@@ -59,7 +59,7 @@ pub struct Subscription {
     pub items: Vec<SubscriptionItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionItem {
     pub price: String,
     pub product: Option<String>,
