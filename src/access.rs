@@ -95,3 +95,157 @@ pub struct ObservedAccess {
     pub access: Access,
     pub deploy_sha: Option<String>,
 }
+
+impl PlanMap {
+    /// The rank of `plan` in this map (the highest, should rules disagree),
+    /// or `None` when no rule grants it. Feeds [`crate::compare::compare`].
+    pub fn rank_of(&self, plan: &str) -> Option<i64> {
+        self.rules
+            .iter()
+            .filter(|r| r.plan == plan)
+            .map(|r| r.rank)
+            .max()
+    }
+}
+
+impl Selector {
+    /// Whether this selector names the item's price, lookup key or product.
+    pub fn matches(&self, item: &SubscriptionItem) -> bool {
+        match self {
+            Selector::Price(id) => item.price == *id,
+            Selector::LookupKey(key) => item.lookup_key.as_deref() == Some(key.as_str()),
+            Selector::Product(id) => item.product.as_deref() == Some(id.as_str()),
+        }
+    }
+
+    /// Precedence when several rules match one item: a price is the most
+    /// specific thing an item carries, a lookup key names one price across
+    /// modes, a product groups many prices.
+    fn precedence(&self) -> u8 {
+        match self {
+            Selector::Price(_) => 3,
+            Selector::LookupKey(_) => 2,
+            Selector::Product(_) => 1,
+        }
+    }
+}
+
+impl SubscriptionView {
+    /// Whether this subscription grants access at `now` (unix seconds), SPEC §4.
+    ///
+    /// Boundaries: `past_due` access ends at exactly `past_due_since + grace`,
+    /// and a cancelling subscription's at exactly `current_period_end`.
+    ///
+    /// Unknown statuses grant nothing: a status Stripe adds later should
+    /// surface as a mismatch to look at, never as silently granted access.
+    pub fn grants_access(&self, policy: &AccessPolicy, now: i64) -> bool {
+        let by_status = match self.status.as_str() {
+            "active" | "trialing" => true,
+            // Without a known start we cannot have used up the grace yet, so
+            // the spell is treated as starting now. Saturating: a far-future
+            // `since` plus grace must not wrap into the past.
+            "past_due" => {
+                policy.past_due_grace_secs > 0
+                    && self
+                        .past_due_since
+                        .is_none_or(|since| now < since.saturating_add(policy.past_due_grace_secs))
+            }
+            _ => false,
+        };
+        // A cancelling subscription is paid up to the period end; with the
+        // end unknown we cannot say it has passed, so access stays.
+        let cancelled_out =
+            self.cancel_at_period_end && self.current_period_end.is_some_and(|end| now >= end);
+        by_status && !cancelled_out
+    }
+}
+
+/// Derives the access Stripe says a customer paid for (SPEC §4). Pure.
+///
+/// - Only subscriptions that [grant access](SubscriptionView::grants_access)
+///   count; with none, access is *none* ([`ExpectedAccess::default`]), even in
+///   entitlements mode: Stripe keeps entitlements a little after a
+///   subscription ends, and expected access follows the subscriptions.
+/// - Each item of a granting subscription uses the rules of its most specific
+///   matching selector kind (price, then lookup key, then product); several
+///   rules of that kind all apply, so rule order in the map never matters.
+/// - Across all applied rules: the plan with the highest rank (ties: the
+///   smallest name, for determinism), the union of features, and per limit
+///   the largest value.
+/// - Item quantity is ignored for now: limits come from the plan map only,
+///   not from seats bought.
+/// - With `map.use_entitlements`, features are exactly the given active
+///   entitlement lookup keys (`None`, i.e. unreadable, gives no features):
+///   Stripe's own statement of access wins over rule features, while plan and
+///   limits still come from the rules.
+/// - `active` is true when a subscription grants access, even if none of its
+///   items is mapped (then plan is `None`): the customer paid for something.
+pub fn expected_access(
+    subscriptions: &[SubscriptionView],
+    entitlements: Option<&[String]>,
+    map: &PlanMap,
+    policy: &AccessPolicy,
+    now: i64,
+) -> ExpectedAccess {
+    let granting_subs: Vec<&SubscriptionView> = subscriptions
+        .iter()
+        .filter(|s| s.grants_access(policy, now))
+        .collect();
+    if granting_subs.is_empty() {
+        return ExpectedAccess::default();
+    }
+
+    let rules: Vec<&PlanRule> = granting_subs
+        .iter()
+        .flat_map(|s| &s.items)
+        .flat_map(|item| rules_for_item(map, item))
+        .collect();
+
+    let best = rules
+        .iter()
+        .max_by(|a, b| a.rank.cmp(&b.rank).then_with(|| b.plan.cmp(&a.plan)));
+    let features = if map.use_entitlements {
+        entitlements.unwrap_or_default().iter().cloned().collect()
+    } else {
+        rules
+            .iter()
+            .flat_map(|r| r.features.iter().cloned())
+            .collect()
+    };
+    let mut limits: BTreeMap<String, i64> = BTreeMap::new();
+    for (name, &value) in rules.iter().flat_map(|r| &r.limits) {
+        limits
+            .entry(name.clone())
+            .and_modify(|v| *v = (*v).max(value))
+            .or_insert(value);
+    }
+    let mut granting: Vec<String> = granting_subs.iter().map(|s| s.id.clone()).collect();
+    granting.sort();
+    granting.dedup();
+
+    ExpectedAccess {
+        access: Access {
+            active: true,
+            plan: best.map(|r| r.plan.clone()),
+            features,
+            limits,
+        },
+        plan_rank: best.map(|r| r.rank),
+        granting,
+    }
+}
+
+/// The rules that apply to one item: those of its most specific matching
+/// selector kind.
+fn rules_for_item<'a>(map: &'a PlanMap, item: &SubscriptionItem) -> Vec<&'a PlanRule> {
+    let matching = || map.rules.iter().filter(|r| r.selector.matches(item));
+    let Some(top) = matching().map(|r| r.selector.precedence()).max() else {
+        return Vec::new();
+    };
+    matching()
+        .filter(|r| r.selector.precedence() == top)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

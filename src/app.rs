@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     crypto::{KEY_CHECK_CONTEXT, MasterKey},
     ingress::{directory::ProjectDirectory, inbox::InboxWriter},
+    probe::ProbeClient,
     store::{ProjectMode, Store},
     stripe::StripeClient,
     web,
@@ -24,6 +25,7 @@ pub struct AppInner {
     pub config: Config,
     pub store: Store,
     pub stripe: StripeClient,
+    pub probe: ProbeClient,
     pub directory: ProjectDirectory,
     pub inbox: InboxWriter,
     pub retry: RetryPolicy,
@@ -84,6 +86,7 @@ impl App {
         let (inbox, writer) = InboxWriter::spawn(store.clone(), wake.clone(), inbox_stop.clone());
         let app = Self(Arc::new(AppInner {
             stripe: StripeClient::new(&config.stripe_api_base),
+            probe: ProbeClient::new(std::time::Duration::from_secs(10)),
             directory: ProjectDirectory::new(store.clone(), config.master_key.clone()),
             retry: RetryPolicy::new(config.retry_schedule.clone()),
             inbox,

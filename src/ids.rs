@@ -40,6 +40,11 @@ impl fmt::Display for ProjectId {
     }
 }
 
+/// 20 random base32 characters, the body of every generated id.
+pub fn random_id() -> String {
+    random_base32(20)
+}
+
 /// A fresh incident id: `inc_` + 20 base32 characters.
 pub fn incident_id() -> String {
     format!("inc_{}", random_base32(20))

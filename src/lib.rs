@@ -14,11 +14,15 @@
 
 pub mod access;
 pub mod app;
+pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod crypto;
 pub mod ids;
+pub mod incidents;
 pub mod ingress;
+pub mod probe;
 pub mod setup;
 pub mod store;
 pub mod stripe;

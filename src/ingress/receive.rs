@@ -162,6 +162,7 @@ async fn redelivered_while_lagging(
             details: json!({"event_type": event.event_type, "redelivered": true}),
             count: None,
             now,
+            evidence: Default::default(),
         })
         .await?;
     app.wake.notify_waiters();

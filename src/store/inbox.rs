@@ -54,6 +54,8 @@ pub struct ClaimedItem {
     pub id: i64,
     pub event_id: String,
     pub attempts: i64,
+    /// When Stripe created the event (unix seconds).
+    pub event_created: i64,
 }
 
 /// Work claimed by one worker: every due item of one customer.
@@ -77,8 +79,8 @@ const INSERT_EVENT: &str =
     customer_id, raw_body, ignored_reason, received_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (project_id, event_id) DO NOTHING";
 const INSERT_WORK: &str =
-    "INSERT INTO work_items (project_id, event_id, customer_id, status, run_after, created_at)
-    VALUES ($1, $2, $3, 'queued', $4, $4)";
+    "INSERT INTO work_items (project_id, event_id, customer_id, status, run_after, created_at, event_created)
+    VALUES ($1, $2, $3, 'queued', $4, $4, $5)";
 const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
     LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
     WHERE e.project_id = $1 AND e.event_id = $2";
@@ -113,6 +115,7 @@ macro_rules! insert_batch {
                         .bind(&ev.event_id)
                         .bind(ev.customer_id.as_deref().unwrap_or_default())
                         .bind(ev.received_at)
+                        .bind(ev.created)
                         .execute(&mut *$tx)
                         .await?;
                 }
@@ -190,7 +193,7 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Claim>, StoreError> {
-        type Head = (i64, String, String, String, i64);
+        type Head = (i64, String, String, String, i64, i64);
         let head: Option<Head> = match self {
             Self::Sqlite(pool) => {
                 sqlx::query_as(
@@ -200,7 +203,7 @@ impl Store {
                           AND NOT EXISTS (SELECT 1 FROM work_items o WHERE o.project_id = w.project_id
                               AND o.customer_id = w.customer_id AND o.status = 'leased' AND o.locked_until >= $3)
                         ORDER BY w.run_after, w.id LIMIT 1)
-                     RETURNING id, project_id, customer_id, event_id, attempts",
+                     RETURNING id, project_id, customer_id, event_id, attempts, event_created",
                 )
                 .bind(lease_until)
                 .bind(owner)
@@ -217,7 +220,8 @@ impl Store {
                         ORDER BY w.run_after, w.id LIMIT 1 FOR UPDATE SKIP LOCKED)
                      UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
                      FROM picked WHERE work_items.id = picked.id
-                     RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id, work_items.attempts",
+                     RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id,
+                        work_items.attempts, work_items.event_created",
                 )
                 .bind(lease_until)
                 .bind(owner)
@@ -226,17 +230,17 @@ impl Store {
                 .await?
             }
         };
-        let Some((id, project_id, customer_id, event_id, attempts)) = head else {
+        let Some((id, project_id, customer_id, event_id, attempts, event_created)) = head else {
             return Ok(None);
         };
-        type Sibling = (i64, String, i64);
+        type Sibling = (i64, String, i64, i64);
         let siblings: Vec<Sibling> = match self {
             Self::Sqlite(pool) => {
                 sqlx::query_as(
                     "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
                      WHERE project_id = $3 AND customer_id = $4 AND id <> $5
                        AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
-                     RETURNING id, event_id, attempts",
+                     RETURNING id, event_id, attempts, event_created",
                 )
                 .bind(lease_until)
                 .bind(owner)
@@ -253,7 +257,7 @@ impl Store {
                      WHERE id IN (SELECT id FROM work_items WHERE project_id = $3 AND customer_id = $4 AND id <> $5
                        AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
                        FOR UPDATE SKIP LOCKED)
-                     RETURNING id, event_id, attempts",
+                     RETURNING id, event_id, attempts, event_created",
                 )
                 .bind(lease_until)
                 .bind(owner)
@@ -269,14 +273,16 @@ impl Store {
             id,
             event_id,
             attempts,
+            event_created,
         }];
         items.extend(
             siblings
                 .into_iter()
-                .map(|(id, event_id, attempts)| ClaimedItem {
+                .map(|(id, event_id, attempts, event_created)| ClaimedItem {
                     id,
                     event_id,
                     attempts,
+                    event_created,
                 }),
         );
         Ok(Some(Claim {

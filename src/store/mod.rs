@@ -3,9 +3,11 @@
 //! Queries are written once where both dialects agree (`$n` placeholders in
 //! order of first use) and per backend where they do not (claims).
 
+mod checks;
 mod inbox;
 mod incidents;
 mod projects;
+mod runs;
 mod state;
 
 use std::{str::FromStr, time::Duration};
@@ -16,11 +18,13 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use checks::{ProbeConfig, ProjectSettings};
 pub use inbox::{Claim, ClaimedItem, EventRecord, InsertOutcome, LaggingEvent, NewEvent};
-pub use incidents::{Incident, IncidentKind, IncidentStatus, NewIncident};
+pub use incidents::{Evidence, Incident, IncidentKind, IncidentStatus, NewIncident};
 pub use projects::{
     Integration, IntegrationWrite, KeyMode, NewProject, Project, ProjectMode, SealedSecret,
 };
+pub use runs::{NewRun, Run, RunProgress, RunStep, Trigger};
 pub use state::{CustomerState, StoredSubscription};
 
 use crate::config::DatabaseUrl;

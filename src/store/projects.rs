@@ -59,6 +59,9 @@ pub struct Project {
     pub user_metadata_key: String,
     pub require_mapping: bool,
     pub lag_threshold_secs: i64,
+    pub past_due_grace_secs: i64,
+    pub fulfillment_deadline_secs: i64,
+    pub use_entitlements: bool,
     pub created_at: i64,
 }
 
@@ -70,6 +73,9 @@ struct ProjectRow {
     user_metadata_key: String,
     require_mapping: bool,
     lag_threshold_secs: i64,
+    past_due_grace_secs: i64,
+    fulfillment_deadline_secs: i64,
+    use_entitlements: bool,
     created_at: i64,
 }
 
@@ -85,6 +91,9 @@ impl TryFrom<ProjectRow> for Project {
             user_metadata_key: r.user_metadata_key,
             require_mapping: r.require_mapping,
             lag_threshold_secs: r.lag_threshold_secs,
+            past_due_grace_secs: r.past_due_grace_secs,
+            fulfillment_deadline_secs: r.fulfillment_deadline_secs,
+            use_entitlements: r.use_entitlements,
             created_at: r.created_at,
         })
     }
@@ -124,7 +133,8 @@ pub struct Integration {
 }
 
 const PROJECT_COLUMNS: &str =
-    "id, name, mode, user_metadata_key, require_mapping, lag_threshold_secs, created_at";
+    "id, name, mode, user_metadata_key, require_mapping, lag_threshold_secs,
+    past_due_grace_secs, fulfillment_deadline_secs, use_entitlements, created_at";
 
 impl Store {
     pub async fn create_project(&self, new: &NewProject) -> Result<Project, StoreError> {

@@ -84,6 +84,7 @@ impl Store {
                     .bind(metadata_json)
                     .bind(sub.created)
                     .bind(state.snapshot_at)
+                    .bind(state.snapshot_at / 1000)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -41,6 +41,7 @@ pub async fn sweep(app: &App) -> Result<usize, StoreError> {
                 }),
                 count: Some(events.len() as i64),
                 now,
+                evidence: Default::default(),
             })
             .await?;
     }

@@ -24,14 +24,16 @@ pub async fn run_worker(app: App, index: usize, shutdown: CancellationToken) {
         if shutdown.is_cancelled() {
             return;
         }
-        let idle = match step(&app, &owner).await {
-            Ok(Step::Processed) => false,
-            Ok(Step::Idle) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "worker step failed");
-                true
+        let intake = step(&app, &owner).await;
+        let checks = crate::check::step(&app).await;
+        let mut idle = true;
+        for result in [intake, checks] {
+            match result {
+                Ok(Step::Processed) => idle = false,
+                Ok(Step::Idle) => {}
+                Err(e) => tracing::error!(error = %e, "worker step failed"),
             }
-        };
+        }
         if idle {
             tokio::select! {
                 _ = app.wake.notified() => {}

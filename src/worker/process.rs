@@ -7,7 +7,7 @@ use super::Step;
 use crate::{
     App,
     ids::ProjectId,
-    store::{Claim, CustomerState, IncidentKind, NewIncident, StoreError},
+    store::{Claim, CustomerState, IncidentKind, NewIncident, Project, StoreError},
     stripe::StripeError,
 };
 
@@ -32,10 +32,11 @@ pub async fn step(app: &App, owner: &str) -> Result<Step, StoreError> {
     let _guard = span.enter();
     drop(_guard);
     match sync_customer(app, &claim).await {
-        Ok(state) => {
+        Ok((state, project)) => {
             app.store
                 .complete_sync(&state, &claim.items, crate::now_ms())
                 .await?;
+            crate::check::after_sync(app, &project, &claim.customer_id, &claim.items).await?;
             tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,
                 events = claim.items.len(), subscriptions = state.subscriptions.len(), "customer synced");
         }
@@ -72,7 +73,7 @@ pub async fn step(app: &App, owner: &str) -> Result<Step, StoreError> {
     Ok(Step::Processed)
 }
 
-async fn sync_customer(app: &App, claim: &Claim) -> Result<CustomerState, Failure> {
+async fn sync_customer(app: &App, claim: &Claim) -> Result<(CustomerState, Project), Failure> {
     let project_id = ProjectId::parse(&claim.project_id)
         .ok_or_else(|| Failure::Permanent(format!("invalid project id {}", claim.project_id)))?;
     let entry = match app.directory.get(&project_id, false).await {
@@ -91,7 +92,7 @@ async fn sync_customer(app: &App, claim: &Claim) -> Result<CustomerState, Failur
         .await
         .map_err(|e| classify(app, claim, e))?;
     let project = &entry.project;
-    Ok(CustomerState {
+    let state = CustomerState {
         project_id: claim.project_id.clone(),
         customer_id: claim.customer_id.clone(),
         app_user_id: snapshot.app_user(&project.user_metadata_key, project.require_mapping),
@@ -99,7 +100,8 @@ async fn sync_customer(app: &App, claim: &Claim) -> Result<CustomerState, Failur
         entitlements: snapshot.entitlements,
         subscriptions: snapshot.subscriptions,
         snapshot_at: snapshot.read_at_ms,
-    })
+    };
+    Ok((state, project.clone()))
 }
 
 fn transient(reason: String, retry_after: Option<std::time::Duration>) -> Failure {
@@ -126,6 +128,7 @@ fn classify(app: &App, claim: &Claim, err: StripeError) -> Failure {
                     details: json!({"message": message}),
                     count: None,
                     now: crate::now_ms(),
+                    evidence: Default::default(),
                 })
                 .await;
             if let Err(e) = opened {

@@ -313,12 +313,22 @@ impl TestApp {
         self.post_webhook(project, body, Some(&header)).await
     }
 
-    /// Runs the worker step until nothing is due.
+    /// Runs the intake worker step until nothing is due; returns the steps taken.
     pub async fn drain(&self) -> usize {
         let mut steps = 0;
         while worker::step(&self.app, "test-worker").await.unwrap() == Step::Processed {
             steps += 1;
             assert!(steps < 10_000, "worker never went idle");
+        }
+        steps
+    }
+
+    /// Runs intake and check steps until neither has anything due now.
+    pub async fn drain_all(&self) -> usize {
+        let mut steps = self.drain().await;
+        while parityrail::check::step(&self.app).await.unwrap() == Step::Processed {
+            steps += 1 + self.drain().await;
+            assert!(steps < 10_000, "checks never went idle");
         }
         steps
     }

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod setup_cmd;
+
 use crate::{
     app,
     config::{Config, Secret},
@@ -55,6 +57,60 @@ pub enum Command {
     /// Incidents.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// The app probe of a project.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+    /// The plan map of a project.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Run one fulfillment check now and print the verdict.
+    Check { project: String, customer: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProbeCommand {
+    /// Set the probe URL and its signing secret.
+    Set {
+        project: String,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        secret: String,
+        /// Optional reconcile hook, signed like the probe.
+        #[arg(long)]
+        reconcile_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Add or replace one plan-map rule.
+    Set(PlanSetArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("selector").required(true).args(["price", "product", "lookup_key"])))]
+pub struct PlanSetArgs {
+    pub project: String,
+    /// Stripe price id the rule matches.
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Stripe product id the rule matches.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Stripe price lookup_key the rule matches.
+    #[arg(long)]
+    pub lookup_key: Option<String>,
+    #[arg(long)]
+    pub plan: String,
+    /// Plan order: higher is a higher plan (tells an upgrade from a downgrade).
+    #[arg(long, default_value_t = 0)]
+    pub rank: i64,
+    #[arg(long = "feature")]
+    pub features: Vec<String>,
+    /// NAME=NUMBER, repeatable.
+    #[arg(long = "limit")]
+    pub limits: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,6 +124,29 @@ pub enum ProjectCommand {
     },
     /// List projects.
     List,
+    /// Per-project settings.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    pub project: String,
+    #[arg(long)]
+    pub past_due_grace_days: Option<i64>,
+    /// Seconds after an event's creation before a mismatch becomes an incident.
+    #[arg(long)]
+    pub fulfillment_deadline: Option<i64>,
+    #[arg(long)]
+    pub user_metadata_key: Option<String>,
+    /// Require an explicit user mapping (no fallback to the customer id).
+    #[arg(long)]
+    pub require_mapping: Option<Option<bool>>,
+    /// Seconds an event may stay unfinished before a webhook_lag incident.
+    #[arg(long)]
+    pub lag_threshold: Option<i64>,
+    /// Features come from Stripe Entitlements.
+    #[arg(long)]
+    pub use_entitlements: Option<Option<bool>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,48 +219,31 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Project(cmd) => project(cli.json, &open(&config).await?, cmd).await,
         Command::Stripe(StripeCommand::Connect(args)) => connect(cli.json, &config, args).await,
         Command::Events(cmd) => events(cli.json, &open(&config).await?, cmd).await,
+        Command::Probe(ProbeCommand::Set {
+            project,
+            url,
+            secret,
+            reconcile_url,
+        }) => setup_cmd::probe_set(cli.json, &config, &project, &url, &secret, reconcile_url).await,
+        Command::Plan(PlanCommand::Set(args)) => setup_cmd::plan_set(cli.json, &config, args).await,
+        Command::Check { project, customer } => {
+            setup_cmd::check(cli.json, config, &project, &customer).await
+        }
         Command::Incidents(IncidentsCommand::List { project }) => {
             let store = open(&config).await?;
             let project = find(&store, &project).await?;
-            let incidents = store.list_incidents(project.id.as_str()).await?;
-            let rows: Vec<_> = incidents
-                .iter()
-                .map(|i| {
-                    json!({"id": i.id, "kind": i.kind, "status": i.status, "customer": i.customer_id,
-                        "event_id": i.event_id, "first_seen": rfc3339(i.first_seen),
-                        "last_seen": rfc3339(i.last_seen), "count": i.count,
-                        "details": serde_json::from_str::<serde_json::Value>(&i.details).unwrap_or_default()})
-                })
-                .collect();
-            print(cli.json, json!(rows), || {
-                incidents
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{}  {:<18} {:<12} {:<22} x{}  last {}",
-                            i.id,
-                            i.kind,
-                            i.status,
-                            i.customer_id,
-                            i.count,
-                            rfc3339(i.last_seen)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            Ok(())
+            setup_cmd::incidents_list(cli.json, &store, &project).await
         }
     }
 }
 
-async fn open(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database).await?;
     store.migrate().await?;
     Ok(store)
 }
 
-async fn find(store: &Store, id_or_name: &str) -> anyhow::Result<Project> {
+pub(crate) async fn find(store: &Store, id_or_name: &str) -> anyhow::Result<Project> {
     store
         .find_project(id_or_name)
         .await?
@@ -203,6 +265,7 @@ async fn project(json_out: bool, store: &Store, cmd: ProjectCommand) -> anyhow::
                 || p.id.to_string(),
             );
         }
+        ProjectCommand::Config(args) => setup_cmd::config(json_out, store, args).await?,
         ProjectCommand::List => {
             let projects = store.list_projects().await?;
             let rows: Vec<_> = projects
@@ -314,7 +377,7 @@ async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Re
     Ok(())
 }
 
-fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+pub(crate) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     if json_out {
         println!("{value}");
     } else {
