@@ -120,6 +120,11 @@ pub async fn serve(
         app.clone(),
         background.clone(),
     )));
+    tasks.push(tokio::spawn(crate::scan::schedule::run_scheduler(
+        app.clone(),
+        app.config.scan_tick,
+        background.clone(),
+    )));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = app.store.backend_name(), "parityrail listening on http://{addr}");
     let store = app.store.clone();

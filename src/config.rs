@@ -99,6 +99,8 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How often the lag sweeper looks for events past their project's threshold.
     pub lag_sweep_interval: Duration,
+    /// `PARITYRAIL_SCAN_TICK_SECS`: how often the scheduler looks for due scans.
+    pub scan_tick: Duration,
 }
 
 /// A setting that cannot be used; the message names the setting and never its secret value.
@@ -172,6 +174,7 @@ impl Config {
                 "PARITYRAIL_LAG_SWEEP_MS",
                 15_000,
             )?),
+            scan_tick: Duration::from_secs(parse_num(&get, "PARITYRAIL_SCAN_TICK_SECS", 30)?),
         })
     }
 

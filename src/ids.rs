@@ -50,6 +50,16 @@ pub fn incident_id() -> String {
     format!("inc_{}", random_base32(20))
 }
 
+/// A fresh API token id: `tok_` + 20 base32 characters (not secret).
+pub fn token_id() -> String {
+    format!("tok_{}", random_base32(20))
+}
+
+/// A fresh API token: `prt_` + 40 base32 characters (200 random bits).
+pub fn api_token() -> String {
+    format!("prt_{}", random_base32(40))
+}
+
 /// A worker's lease owner tag, unique per process and worker.
 pub fn worker_tag(index: usize) -> String {
     format!("w{index}_{}", random_base32(8))

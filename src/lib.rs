@@ -23,9 +23,12 @@ pub mod ids;
 pub mod incidents;
 pub mod ingress;
 pub mod probe;
+pub mod scan;
 pub mod setup;
 pub mod store;
 pub mod stripe;
+pub mod tokens;
+pub mod views;
 pub mod web;
 pub mod worker;
 
@@ -36,6 +39,17 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Unix ms → RFC 3339 (UTC), as every JSON answer and CLI line shows time.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

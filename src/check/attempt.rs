@@ -31,6 +31,24 @@ pub async fn run_attempt(app: &App, run: &Run) -> Result<(), StoreError> {
         && run.probe_attempts == 0
         && let Err(reason) = sync_from_stripe(app, &project, &run.customer_id).await?
     {
+        if reason.0 == "stripe_auth" {
+            // The key is the problem, not this customer: one incident for the project.
+            app.store
+                .open_incident(NewIncident {
+                    project_id: &run.project_id,
+                    kind: IncidentKind::StripeAuth,
+                    customer_id: "",
+                    event_id: None,
+                    details: json!({"message": reason.1, "run": run.id}),
+                    count: None,
+                    now: crate::now_ms(),
+                    evidence: Evidence {
+                        run_id: Some(&run.id),
+                        ..Evidence::default()
+                    },
+                })
+                .await?;
+        }
         return fail(app, run, Some(reason.0), &reason.1, &blank()).await;
     }
     let now = crate::now_ms();
@@ -369,12 +387,21 @@ async fn sync_from_stripe(
         }
         Err(e) => return Err(StoreError::Corrupt(e.to_string())),
     };
+    let known = app
+        .store
+        .customer_row(project.id.as_str(), customer)
+        .await?
+        .and_then(|(user, _, _)| user);
     match app.stripe.customer_snapshot(&key, customer).await {
         Ok(snapshot) => {
             let state = CustomerState {
                 project_id: project.id.to_string(),
                 customer_id: customer.to_string(),
-                app_user_id: snapshot.app_user(&project.user_metadata_key, project.require_mapping),
+                app_user_id: snapshot.app_user(
+                    &project.user_metadata_key,
+                    project.require_mapping,
+                    known.as_deref(),
+                ),
                 deleted: snapshot.deleted,
                 entitlements: snapshot.entitlements,
                 subscriptions: snapshot.subscriptions,

@@ -64,12 +64,16 @@ pub async fn after_sync(
 }
 
 /// Starts a manual, rerun or scan check now (deadline now: one verdict).
+/// A rerun is idempotent: see [`rerun`].
 pub async fn start(
     app: &App,
     project: &ProjectId,
     customer_id: &str,
     trigger: Trigger,
 ) -> Result<String, CheckError> {
+    if trigger == Trigger::Rerun {
+        return rerun(app, project, customer_id).await.map(|(id, _)| id);
+    }
     if app.store.probe_config(project).await?.is_none() {
         return Err(CheckError::NoProbe);
     }
@@ -87,6 +91,26 @@ pub async fn start(
         .await?;
     app.wake.notify_waiters();
     Ok(run_id)
+}
+
+/// Reruns the customer's check now, or returns the rerun still pending for
+/// that customer, so repeated requests never pile up runs: `(run id, created)`.
+pub async fn rerun(
+    app: &App,
+    project: &ProjectId,
+    customer_id: &str,
+) -> Result<(String, bool), CheckError> {
+    if app.store.probe_config(project).await?.is_none() {
+        return Err(CheckError::NoProbe);
+    }
+    let (run_id, created) = app
+        .store
+        .insert_rerun(project.as_str(), customer_id, crate::now_ms())
+        .await?;
+    if created {
+        app.wake.notify_waiters();
+    }
+    Ok((run_id, created))
 }
 
 /// Advances one due run by one probe attempt. `Idle` when none is due.

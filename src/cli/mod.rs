@@ -9,7 +9,13 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod incident_cmd;
+mod scan_cmd;
 mod setup_cmd;
+mod token_cmd;
+
+pub use incident_cmd::IncidentsCommand;
+pub use token_cmd::TokenCommand;
 
 use crate::{
     app,
@@ -54,9 +60,12 @@ pub enum Command {
     /// The webhook event log.
     #[command(subcommand)]
     Events(EventsCommand),
-    /// Incidents.
+    /// Incidents and their actions.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// API tokens of a project.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// The app probe of a project.
     #[command(subcommand)]
     Probe(ProbeCommand),
@@ -65,6 +74,8 @@ pub enum Command {
     Plan(PlanCommand),
     /// Run one fulfillment check now and print the verdict.
     Check { project: String, customer: String },
+    /// Full scan of every customer now, with a progress bar.
+    Scan { project: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +158,12 @@ pub struct ConfigArgs {
     /// Features come from Stripe Entitlements.
     #[arg(long)]
     pub use_entitlements: Option<Option<bool>>,
+    /// Daily scan time, HH:MM UTC.
+    #[arg(long)]
+    pub scan_at: Option<String>,
+    /// Stripe requests per second a scan may spend.
+    #[arg(long)]
+    pub stripe_budget: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,11 +197,6 @@ pub enum EventsCommand {
     },
     /// Process a stored event again.
     Replay { project: String, event_id: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum IncidentsCommand {
-    List { project: String },
 }
 
 /// Runs the parsed command; `Err` is printed to stderr by `main`.
@@ -226,14 +238,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             reconcile_url,
         }) => setup_cmd::probe_set(cli.json, &config, &project, &url, &secret, reconcile_url).await,
         Command::Plan(PlanCommand::Set(args)) => setup_cmd::plan_set(cli.json, &config, args).await,
+        Command::Scan { project } => scan_cmd::scan(cli.json, config, &project).await,
         Command::Check { project, customer } => {
             setup_cmd::check(cli.json, config, &project, &customer).await
         }
-        Command::Incidents(IncidentsCommand::List { project }) => {
-            let store = open(&config).await?;
-            let project = find(&store, &project).await?;
-            setup_cmd::incidents_list(cli.json, &store, &project).await
-        }
+        Command::Incidents(cmd) => incident_cmd::run(cli.json, config, cmd).await,
+        Command::Token(cmd) => token_cmd::run(cli.json, &open(&config).await?, cmd).await,
     }
 }
 
@@ -336,12 +346,7 @@ async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Re
             let events = store
                 .list_events(project.id.as_str(), limit.clamp(1, 10_000))
                 .await?;
-            let rows: Vec<_> = events
-                .iter()
-                .map(|e| json!({"event_id": e.event_id, "type": e.event_type, "status": e.status,
-                    "reason": e.reason, "customer": e.customer, "received_at": rfc3339(e.received_at),
-                    "processed_at": e.processed_at.map(rfc3339), "attempts": e.attempts}))
-                .collect();
+            let rows: Vec<_> = events.iter().map(crate::views::event_json).collect();
             print(json_out, json!(rows), || {
                 events
                     .iter()
@@ -388,16 +393,7 @@ pub(crate) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce
     }
 }
 
-/// Unix ms → RFC 3339 (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub use crate::rfc3339;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

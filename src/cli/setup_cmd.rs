@@ -110,6 +110,14 @@ pub async fn config(json_out: bool, store: &Store, args: ConfigArgs) -> anyhow::
             bail!("{flag} must not be negative");
         }
     }
+    if let Some(at) = &args.scan_at
+        && crate::scan::schedule::parse_hhmm(at).is_none()
+    {
+        bail!("--scan-at must be HH:MM (UTC), got {at:?}");
+    }
+    if args.stripe_budget.is_some_and(|r| !(1..=1000).contains(&r)) {
+        bail!("--stripe-budget must be 1 to 1000 requests per second");
+    }
     if args
         .user_metadata_key
         .as_deref()
@@ -124,6 +132,8 @@ pub async fn config(json_out: bool, store: &Store, args: ConfigArgs) -> anyhow::
         require_mapping: args.require_mapping.map(|v| v.unwrap_or(true)),
         lag_threshold_secs: args.lag_threshold,
         use_entitlements: args.use_entitlements.map(|v| v.unwrap_or(true)),
+        scan_at: args.scan_at.clone(),
+        stripe_budget_rps: args.stripe_budget,
     };
     store
         .update_project_settings(&project.id, &settings)
@@ -142,7 +152,8 @@ fn settings_json(p: &Project) -> Value {
     json!({"id": p.id, "past_due_grace_days": p.past_due_grace_secs / 86_400,
         "fulfillment_deadline": p.fulfillment_deadline_secs, "user_metadata_key": p.user_metadata_key,
         "require_mapping": p.require_mapping, "lag_threshold": p.lag_threshold_secs,
-        "use_entitlements": p.use_entitlements})
+        "use_entitlements": p.use_entitlements, "scan_at": p.scan_at,
+        "stripe_budget": p.stripe_budget_rps})
 }
 
 fn parse_json(raw: Option<&str>) -> Value {
@@ -197,20 +208,7 @@ pub async fn incidents_list(
     let incidents = store.list_incidents(project.id.as_str()).await?;
     let mut rows = Vec::with_capacity(incidents.len());
     for i in &incidents {
-        let runs = store.incident_runs(&i.id).await?;
-        let customer = if i.customer_id.is_empty() {
-            Value::Null
-        } else {
-            json!(i.customer_id)
-        };
-        rows.push(json!({"id": i.id, "kind": i.kind, "status": i.status, "customer": customer,
-            "user": i.app_user_id, "subscription": i.subscription_id,
-            "subscription_status": i.subscription_status,
-            "expected": parse_json(i.expected.as_deref()), "observed": parse_json(i.observed.as_deref()),
-            "deploy_sha": i.deploy_sha, "event_id": i.event_id, "first_seen": rfc3339(i.first_seen),
-            "last_seen": rfc3339(i.last_seen), "count": i.count,
-            "guidance": crate::incidents::guidance(&i.kind), "runs": runs,
-            "details": parse_json(Some(&i.details))}));
+        rows.push(crate::incidents::incident_json(store, i).await?);
     }
     print(json_out, json!(rows), || {
         incidents

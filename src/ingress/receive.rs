@@ -73,8 +73,6 @@ pub async fn receive_stripe_webhook(
     let event = VerifiedEvent::parse(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
     let ignored_reason = ignore_reason(&event, entry.key_mode.map(|m| m.is_live()));
-    let span = tracing::info_span!("webhook", project_id = %id, event_id = %event.id);
-    let _guard = span.enter();
     let new = NewEvent {
         project_id: id.to_string(),
         event_id: event.id.clone(),
@@ -87,7 +85,6 @@ pub async fn receive_stripe_webhook(
         ignored_reason: ignored_reason.clone(),
         received_at: now,
     };
-    drop(_guard);
     let outcome = app.inbox.submit(new).await.map_err(|e| {
         tracing::error!(project_id = %id, event_id = %event.id, error = %e, "inbox write failed");
         ApiError::new(

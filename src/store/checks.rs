@@ -19,6 +19,8 @@ pub struct ProjectSettings {
     pub require_mapping: Option<bool>,
     pub lag_threshold_secs: Option<i64>,
     pub use_entitlements: Option<bool>,
+    pub scan_at: Option<String>,
+    pub stripe_budget_rps: Option<i64>,
 }
 
 /// The app probe of a project (secret sealed).
@@ -44,8 +46,10 @@ impl Store {
                     user_metadata_key = COALESCE($3, user_metadata_key),
                     require_mapping = COALESCE($4, require_mapping),
                     lag_threshold_secs = COALESCE($5, lag_threshold_secs),
-                    use_entitlements = COALESCE($6, use_entitlements)
-                 WHERE id = $7",
+                    use_entitlements = COALESCE($6, use_entitlements),
+                    scan_at = COALESCE($7, scan_at),
+                    stripe_budget_rps = COALESCE($8, stripe_budget_rps)
+                 WHERE id = $9",
             )
             .bind(s.past_due_grace_secs)
             .bind(s.fulfillment_deadline_secs)
@@ -53,6 +57,8 @@ impl Store {
             .bind(s.require_mapping)
             .bind(s.lag_threshold_secs)
             .bind(s.use_entitlements)
+            .bind(&s.scan_at)
+            .bind(s.stripe_budget_rps)
             .bind(id.as_str())
             .execute(pool)
             .await

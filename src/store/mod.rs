@@ -8,7 +8,9 @@ mod inbox;
 mod incidents;
 mod projects;
 mod runs;
+mod scans;
 mod state;
+mod tokens;
 
 use std::{str::FromStr, time::Duration};
 
@@ -25,7 +27,9 @@ pub use projects::{
     Integration, IntegrationWrite, KeyMode, NewProject, Project, ProjectMode, SealedSecret,
 };
 pub use runs::{NewRun, Run, RunProgress, RunStep, Trigger};
+pub use scans::{Scan, ScanCheckpoint};
 pub use state::{CustomerState, StoredSubscription};
+pub use tokens::{ApiToken, Role};
 
 use crate::config::DatabaseUrl;
 

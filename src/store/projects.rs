@@ -62,6 +62,10 @@ pub struct Project {
     pub past_due_grace_secs: i64,
     pub fulfillment_deadline_secs: i64,
     pub use_entitlements: bool,
+    /// Daily scan time, `HH:MM` UTC.
+    pub scan_at: String,
+    /// Stripe requests per second a scan may spend; `None` = 20 test, 80 live.
+    pub stripe_budget_rps: Option<i64>,
     pub created_at: i64,
 }
 
@@ -76,6 +80,8 @@ struct ProjectRow {
     past_due_grace_secs: i64,
     fulfillment_deadline_secs: i64,
     use_entitlements: bool,
+    scan_at: String,
+    stripe_budget_rps: Option<i64>,
     created_at: i64,
 }
 
@@ -94,6 +100,8 @@ impl TryFrom<ProjectRow> for Project {
             past_due_grace_secs: r.past_due_grace_secs,
             fulfillment_deadline_secs: r.fulfillment_deadline_secs,
             use_entitlements: r.use_entitlements,
+            scan_at: r.scan_at,
+            stripe_budget_rps: r.stripe_budget_rps,
             created_at: r.created_at,
         })
     }
@@ -134,7 +142,7 @@ pub struct Integration {
 
 const PROJECT_COLUMNS: &str =
     "id, name, mode, user_metadata_key, require_mapping, lag_threshold_secs,
-    past_due_grace_secs, fulfillment_deadline_secs, use_entitlements, created_at";
+    past_due_grace_secs, fulfillment_deadline_secs, use_entitlements, scan_at, stripe_budget_rps, created_at";
 
 impl Store {
     pub async fn create_project(&self, new: &NewProject) -> Result<Project, StoreError> {

@@ -351,3 +351,54 @@ impl Store {
         self.run(id).await
     }
 }
+
+impl Store {
+    /// Starts a rerun check of the customer, due now, unless one is still
+    /// pending: `(id, created)`. The `runs_one_pending_rerun` index keeps it
+    /// to one pending rerun per customer even under concurrent requests.
+    pub async fn insert_rerun(
+        &self,
+        project_id: &str,
+        customer_id: &str,
+        now: i64,
+    ) -> Result<(String, bool), StoreError> {
+        // A pending rerun can finish between the insert and the read; then
+        // the next insert succeeds. Three rounds is ample.
+        for _ in 0..3 {
+            let id = format!("run_{}", crate::ids::random_id());
+            let inserted = dispatch!(self, |pool| {
+                sqlx::query(
+                    "INSERT INTO runs (id, project_id, customer_id, trigger_kind, status, deadline, next_at, created_at)
+                     VALUES ($1, $2, $3, 'rerun', 'pending', $4, $4, $4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&id)
+                .bind(project_id)
+                .bind(customer_id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+            if inserted == 1 {
+                return Ok((id, true));
+            }
+            let pending: Option<(String,)> = dispatch!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT id FROM runs WHERE project_id = $1 AND customer_id = $2
+                        AND trigger_kind = 'rerun' AND status = 'pending'",
+                )
+                .bind(project_id)
+                .bind(customer_id)
+                .fetch_optional(pool)
+                .await
+            })?;
+            if let Some((id,)) = pending {
+                return Ok((id, false));
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "cannot start a rerun for customer {customer_id}: the insert conflicts but no rerun is pending"
+        )))
+    }
+}

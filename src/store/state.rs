@@ -29,7 +29,7 @@ pub struct StoredSubscription {
     pub snapshot_at: i64,
 }
 
-const UPSERT_SUBSCRIPTION: &str =
+pub(super) const UPSERT_SUBSCRIPTION: &str =
     "INSERT INTO subscriptions (project_id, subscription_id, customer_id, status,
         cancel_at_period_end, current_period_end, items, metadata, stripe_created, snapshot_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -105,6 +105,30 @@ impl Store {
                     .await?;
             }
             tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Records the app's own user id for a customer ParityRail has no row
+    /// for yet (found through the app's `/list`); never overrides a mapping.
+    pub async fn remember_app_user(
+        &self,
+        project_id: &str,
+        customer_id: &str,
+        user: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO customers (project_id, customer_id, app_user_id, deleted, entitlements, snapshot_at)
+                 VALUES ($1, $2, $3, $4, 'null', 0) ON CONFLICT (project_id, customer_id) DO NOTHING",
+            )
+            .bind(project_id)
+            .bind(customer_id)
+            .bind(user)
+            .bind(false)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(())
     }

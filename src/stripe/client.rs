@@ -151,6 +151,29 @@ impl StripeClient {
         }
     }
 
+    /// One page (100) of every subscription of the account, any status,
+    /// newest first: `(subscriptions, has_more)`.
+    pub async fn subscriptions_page(
+        &self,
+        key: &Secret,
+        starting_after: Option<&str>,
+    ) -> Result<(Vec<Subscription>, bool), StripeError> {
+        let mut query = vec![("status", "all"), ("limit", "100")];
+        if let Some(after) = starting_after {
+            query.push(("starting_after", after));
+        }
+        let page: List<Value> = self.get(key, "/v1/subscriptions", &query).await?;
+        let subs = page
+            .data
+            .into_iter()
+            .map(|v| {
+                Subscription::from_value(v)
+                    .map_err(|e| StripeError::Decode(format!("subscription: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((subs, page.has_more))
+    }
+
     pub async fn get_customer(&self, key: &Secret, id: &str) -> Result<Customer, StripeError> {
         self.get(key, &format!("/v1/customers/{id}"), &[]).await
     }
@@ -226,8 +249,18 @@ impl StripeClient {
         let found = self.get_customer(key, customer).await;
         let (deleted, metadata) = match found {
             Ok(c) => (c.deleted, c.metadata),
-            // A customer removed outright reads like a deleted one.
-            Err(StripeError::Api { status: 404, .. }) => (true, Default::default()),
+            // Unknown to Stripe (removed, or an app user Stripe never saw):
+            // nothing was paid, and there is nothing more to read.
+            Err(StripeError::Api { status: 404, .. }) => {
+                return Ok(CustomerSnapshot {
+                    customer_id: customer.to_string(),
+                    deleted: true,
+                    metadata: Default::default(),
+                    subscriptions: Vec::new(),
+                    entitlements: None,
+                    read_at_ms,
+                });
+            }
             Err(e) => return Err(e),
         };
         let subscriptions = self.list_subscriptions(key, customer).await?;

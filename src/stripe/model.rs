@@ -133,15 +133,27 @@ pub struct CustomerSnapshot {
 }
 
 impl CustomerSnapshot {
-    /// SPEC §3: subscription metadata, then customer metadata, then (unless
-    /// the project requires an explicit mapping) the Stripe customer id.
-    pub fn app_user(&self, key: &str, require_mapping: bool) -> Option<String> {
+    /// SPEC §3: subscription metadata, then customer metadata, then the user
+    /// ParityRail already knows for this customer (for example from the app's
+    /// `/list`), then (unless the project requires an explicit mapping) the
+    /// Stripe customer id.
+    pub fn app_user(
+        &self,
+        key: &str,
+        require_mapping: bool,
+        known: Option<&str>,
+    ) -> Option<String> {
         let mut subs: Vec<&Subscription> = self.subscriptions.iter().collect();
         // Newest subscription first, so a re-subscribed customer maps by its latest metadata.
         subs.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         subs.iter()
             .find_map(|s| s.metadata.get(key).filter(|v| !v.is_empty()).cloned())
             .or_else(|| self.metadata.get(key).filter(|v| !v.is_empty()).cloned())
+            .or_else(|| {
+                known
+                    .filter(|k| !k.is_empty() && *k != self.customer_id)
+                    .map(str::to_string)
+            })
             .or_else(|| (!require_mapping).then(|| self.customer_id.clone()))
     }
 }

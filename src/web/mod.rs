@@ -1,4 +1,7 @@
-//! HTTP surface: the webhook endpoint, health and readiness, metrics.
+//! HTTP surface: the webhook endpoint, the JSON API (`api`), health and
+//! readiness, metrics.
+
+pub mod api;
 
 use axum::{
     Json, Router,
@@ -9,6 +12,8 @@ use axum::{
 };
 use serde_json::json;
 use tower_http::trace::TraceLayer;
+
+mod cron;
 
 use crate::{App, ingress, ingress::directory::DirectoryError, store::StoreError};
 
@@ -34,7 +39,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme the client should use.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
@@ -71,9 +84,11 @@ pub fn router(app: App) -> Router {
             "/api/webhooks/stripe/{project_id}",
             post(ingress::receive_stripe_webhook),
         )
+        .route("/api/cron/scan", get(cron::cron_scan).post(cron::cron_scan))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(api::router())
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -27,10 +27,6 @@ pub async fn step(app: &App, owner: &str) -> Result<Step, StoreError> {
     let Some(claim) = app.store.claim(owner, now, lease_until).await? else {
         return Ok(Step::Idle);
     };
-    let span = tracing::info_span!("sync", project_id = %claim.project_id,
-        customer = %claim.customer_id, events = claim.items.len());
-    let _guard = span.enter();
-    drop(_guard);
     match sync_customer(app, &claim).await {
         Ok((state, project)) => {
             app.store
@@ -92,10 +88,22 @@ async fn sync_customer(app: &App, claim: &Claim) -> Result<(CustomerState, Proje
         .await
         .map_err(|e| classify(app, claim, e))?;
     let project = &entry.project;
+    let known = match app
+        .store
+        .customer_row(&claim.project_id, &claim.customer_id)
+        .await
+    {
+        Ok(row) => row.and_then(|(user, _, _)| user),
+        Err(e) => return Err(transient(e.to_string(), None)),
+    };
     let state = CustomerState {
         project_id: claim.project_id.clone(),
         customer_id: claim.customer_id.clone(),
-        app_user_id: snapshot.app_user(&project.user_metadata_key, project.require_mapping),
+        app_user_id: snapshot.app_user(
+            &project.user_metadata_key,
+            project.require_mapping,
+            known.as_deref(),
+        ),
         deleted: snapshot.deleted,
         entitlements: snapshot.entitlements,
         subscriptions: snapshot.subscriptions,

@@ -30,6 +30,8 @@ crate::backend_tests!(
     redelivered_and_burst_events_make_one_run,
     unmapped_customer_opens_unmapped_customer,
     passing_check_resolves_the_incident,
+    out_of_order_events_judge_stripe_current_state,
+    revoked_key_on_a_manual_check_opens_stripe_auth,
 );
 
 const PROBE_SECRET: &str = "probe_secret_for_tests_0123456789";
@@ -551,5 +553,85 @@ async fn passing_check_resolves_the_incident(backend: Backend) {
     let incidents = w.incidents().await;
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].status, "resolved");
+    w.t.stop().await;
+}
+
+async fn out_of_order_events_judge_stripe_current_state(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let (customer, sub) = w.subscribe("u_order", &w.pro);
+    w.sim.cancel_subscription(&sub);
+    // The app handled the cancellation correctly: no access.
+    w.app.grant(
+        &customer,
+        "u_order",
+        Some("pro"),
+        &["export", "sso"],
+        &[("seats", 10)],
+    );
+    w.app.revoke(&customer);
+    // Stripe delivers `deleted` before `created`.
+    let mut events: Vec<Value> = w
+        .sim
+        .events()
+        .into_iter()
+        .filter(|e| e["data"]["object"]["customer"] == customer.as_str())
+        .filter(|e| parityrail::stripe::event::is_handled(e["type"].as_str().unwrap()))
+        .collect();
+    events.reverse();
+    assert_eq!(events[0]["type"], "customer.subscription.deleted");
+    for event in &events {
+        let body = serde_json::to_vec(event).unwrap();
+        assert_eq!(w.t.deliver(&w.project, &body).await.status(), 200);
+        w.t.drain().await; // processed one at a time, in the wrong order
+    }
+    let run = w.verdict(&customer).await;
+    assert_eq!(run.status, "passed", "{:?}", run.summary);
+    let subs =
+        w.t.store()
+            .subscriptions_of(w.project.as_str(), &customer)
+            .await
+            .unwrap();
+    assert_eq!(
+        subs[0].status, "canceled",
+        "the older event never rolls the state back"
+    );
+    assert!(w.incidents().await.is_empty());
+    w.t.stop().await;
+}
+
+async fn revoked_key_on_a_manual_check_opens_stripe_auth(backend: Backend) {
+    let Some(w) = world(backend).await else {
+        return;
+    };
+    let (customer, _) = w.subscribe("u_key", &w.pro);
+    w.grant_pro(&customer, "u_key");
+    w.sim.revoke_api_key(TEST_KEY);
+    let run_id = parityrail::check::start(&w.t.app, &w.project, &customer, Trigger::Manual)
+        .await
+        .unwrap();
+    let run = parityrail::check::drive(&w.t.app, &run_id, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (run.status.as_str(), run.kind.as_deref()),
+        ("failed", Some("stripe_auth"))
+    );
+    let incidents = w.open_incidents().await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (
+            incidents[0].kind.as_str(),
+            incidents[0].customer_id.as_str()
+        ),
+        ("stripe_auth", "")
+    );
+    assert!(
+        !incidents[0].details.contains(TEST_KEY),
+        "the key never reaches evidence"
+    );
+    assert!(parityrail::incidents::guidance("stripe_auth").contains("Reconnect"));
     w.t.stop().await;
 }

@@ -2,11 +2,14 @@
 
 mod support;
 
+mod api;
 mod checks;
 mod cli;
+mod cli_checks;
 mod crash;
 mod ingress;
 mod process;
+mod scan;
 mod signature_vectors;
 mod stripe_payloads;
 mod worker;

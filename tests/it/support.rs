@@ -152,6 +152,7 @@ pub struct TestOptions {
     pub workers: usize,
     pub stripe_api_base: String,
     pub retry_schedule: &'static str,
+    pub cron_secret: Option<&'static str>,
 }
 
 impl Default for TestOptions {
@@ -161,6 +162,7 @@ impl Default for TestOptions {
             // Nothing listens here: tests that need Stripe pass a simulator.
             stripe_api_base: "http://127.0.0.1:9".into(),
             retry_schedule: "0.05,0.05,0.05",
+            cron_secret: None,
         }
     }
 }
@@ -170,6 +172,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub master_key: MasterKey,
+    pub master_key_hex: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pub db: TestDb,
@@ -188,6 +191,11 @@ pub fn config_for(db: &DatabaseUrl, master_hex: &str, opts: &TestOptions) -> Con
         ("PARITYRAIL_RETRY_SCHEDULE", opts.retry_schedule.to_string()),
         ("PARITYRAIL_POLL_MS", "50".into()),
         ("PARITYRAIL_LAG_SWEEP_MS", "3600000".into()),
+        ("PARITYRAIL_SCAN_TICK_SECS", "3600".into()),
+        (
+            "CRON_SECRET",
+            opts.cron_secret.unwrap_or_default().to_string(),
+        ),
     ];
     Config::from_lookup(|name| {
         vars.iter()
@@ -236,6 +244,7 @@ impl TestApp {
             addr,
             http: reqwest::Client::new(),
             master_key: MasterKey::from_hex(&master_key_hex).unwrap(),
+            master_key_hex,
             shutdown,
             server: Some(server),
             db,

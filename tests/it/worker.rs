@@ -53,6 +53,7 @@ async fn world_with(
             workers,
             stripe_api_base: handle.base_url(),
             retry_schedule,
+            ..TestOptions::default()
         },
     )
     .await?;

@@ -1,0 +1,154 @@
+//! API tokens: only a SHA-256 hash of each token is stored, so a database
+//! leak does not hand out API access; a token is shown once, when created.
+
+use serde::Serialize;
+
+use super::{Store, StoreError, dispatch};
+use crate::ids::ProjectId;
+
+/// What a token (or, later, a member) may do in its project (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Integrations, secrets, members and every incident action.
+    Admin,
+    /// Read everything, trigger checks and reruns.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "admin" => Some(Self::Admin),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// A stored token, without anything that reveals it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub project_id: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    project_id: String,
+    role: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for ApiToken {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            role: Role::parse(&r.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("token role {:?}", r.role)))?,
+            id: r.id,
+            project_id: r.project_id,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, project_id, role, created_at, revoked_at";
+
+impl Store {
+    /// Stores a new token by its hash.
+    pub async fn insert_api_token(
+        &self,
+        project: &ProjectId,
+        role: Role,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<ApiToken, StoreError> {
+        let id = crate::ids::token_id();
+        dispatch!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO api_tokens (id, project_id, role, token_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(project.as_str())
+            .bind(role.as_str())
+            .bind(token_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(ApiToken {
+            id,
+            project_id: project.to_string(),
+            role,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    /// The token with this hash, revoked or not.
+    pub async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let row: Option<TokenRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = $1"
+            )))
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    /// Oldest first.
+    pub async fn list_api_tokens(&self, project: &ProjectId) -> Result<Vec<ApiToken>, StoreError> {
+        let rows: Vec<TokenRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE project_id = $1 ORDER BY created_at, id"
+            )))
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(ApiToken::try_from).collect()
+    }
+
+    /// Revokes a token of the project (a revoked one keeps its first
+    /// revocation time); `None` when the project has no such token.
+    pub async fn revoke_api_token(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ApiToken>, StoreError> {
+        let row: Option<TokenRow> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1)
+                 WHERE project_id = $2 AND id = $3 RETURNING {TOKEN_COLUMNS}"
+            )))
+            .bind(now)
+            .bind(project.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(ApiToken::try_from).transpose()
+    }
+}
