@@ -100,7 +100,16 @@ async fn one(size: usize, opts: &Options) -> anyhow::Result<Figures> {
     let price = sim.create_price(&product, Some("pro"), 3000);
     let app = SampleApp::new(PROBE_SECRET);
     app.set_page_size(1000);
+    // Subscriptions arrive over time in a real account: one second per 100,
+    // ending now (the scan slices the account by `created`).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    sim.set_clock(now - (size as i64) / 100);
     for i in 0..size {
+        if i % 100 == 0 {
+            sim.advance_clock(1);
+        }
         let user = format!("u{i}");
         let customer = sim.create_customer("", &[]);
         sim.create_subscription(
@@ -129,7 +138,11 @@ async fn one(size: usize, opts: &Options) -> anyhow::Result<Figures> {
         ("DATABASE_URL", db.url().to_string()),
         ("PARITYRAIL_MASTER_KEY", key),
         ("STRIPE_API_BASE", base),
-        ("PARITYRAIL_LOG", "warn".to_string()),
+        // SCAN_BENCH_LOG=info shows the scan's phase timings on stderr.
+        (
+            "PARITYRAIL_LOG",
+            std::env::var("SCAN_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ];
     let created: Value = serde_json::from_str(
         &cli(&env, &["project", "create", "--name", "bench", "--json"]).await?,
@@ -178,7 +191,10 @@ async fn one(size: usize, opts: &Options) -> anyhow::Result<Figures> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_parityrail"));
     cmd.args(["scan", &project, "--json"])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
     let pid = child.id().context("child pid")?;
     let mut peak_kb = 0u64;
     let status = loop {

@@ -135,17 +135,28 @@ impl Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut env = vec![
-            ("DATABASE_URL", db.url().to_string()),
-            ("PARITYRAIL_MASTER_KEY", MasterKey::generate_hex()),
-            ("STRIPE_API_BASE", stripe_api_base.to_string()),
-            ("PARITYRAIL_LISTEN", format!("127.0.0.1:{port}")),
-            ("PARITYRAIL_WORKERS", "2".to_string()),
+        let mut env = vec![("PARITYRAIL_WORKERS".to_string(), "2".to_string())];
+        // The bench's own PARITYRAIL_* settings reach the server (say,
+        // PARITYRAIL_LOG or PARITYRAIL_WORKERS for a profiling run), except
+        // those this harness must own.
+        let owned = [
+            "PARITYRAIL_LISTEN",
+            "PARITYRAIL_MASTER_KEY",
+            "PARITYRAIL_CONFIG",
         ];
-        // Lets a profiling run change the server's log level.
-        if let Ok(level) = std::env::var("PARITYRAIL_LOG") {
-            env.push(("PARITYRAIL_LOG", level));
-        }
+        env.extend(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("PARITYRAIL_") && !owned.contains(&k.as_str())),
+        );
+        env.extend([
+            ("DATABASE_URL".to_string(), db.url().to_string()),
+            (
+                "PARITYRAIL_MASTER_KEY".to_string(),
+                MasterKey::generate_hex(),
+            ),
+            ("STRIPE_API_BASE".to_string(), stripe_api_base.to_string()),
+            ("PARITYRAIL_LISTEN".to_string(), format!("127.0.0.1:{port}")),
+        ]);
         let created = cli(&env, &["project", "create", "--name", "bench", "--json"]).await?;
         let created: serde_json::Value = serde_json::from_str(&created)?;
         let project = created["id"]
@@ -242,7 +253,7 @@ impl Server {
 }
 
 /// A clean environment (no inherited `DATABASE_URL` or config file) plus `env`.
-fn command(env: &[(&'static str, String)]) -> Command {
+fn command(env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -252,7 +263,7 @@ fn command(env: &[(&'static str, String)]) -> Command {
     cmd
 }
 
-async fn cli(env: &[(&'static str, String)], args: &[&str]) -> anyhow::Result<String> {
+async fn cli(env: &[(String, String)], args: &[&str]) -> anyhow::Result<String> {
     let out = command(env).args(args).output().await?;
     if !out.status.success() {
         bail!(

@@ -9,6 +9,7 @@
 mod batch;
 pub mod pacer;
 pub mod schedule;
+pub mod slices;
 
 use std::{
     collections::{BTreeMap, HashSet, VecDeque},
@@ -28,6 +29,7 @@ use crate::{
     store::{Project, ProjectMode, Scan, ScanCheckpoint, StoreError},
 };
 use pacer::Pacer;
+pub use slices::{Slice, SlicePlan};
 
 /// How long a scan's lease lasts without a checkpoint.
 pub const LEASE_MS: i64 = 120_000;
@@ -35,6 +37,8 @@ pub const LEASE_MS: i64 = 120_000;
 const BATCH: usize = 500;
 /// Batches checked concurrently while Stripe is paged.
 const IN_FLIGHT: usize = 4;
+/// Slices paged at once: enough to hide page latency under the budget.
+const PAGERS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -274,16 +278,24 @@ impl Ctx {
         f(&mut self.counters.lock().expect("counters"));
     }
 
-    /// One paced Stripe page, retrying rate limits and transient errors.
-    async fn stripe_page(
+    /// One paced Stripe page (within `created` `[gte, lt)` when given),
+    /// retrying rate limits and transient errors.
+    pub(crate) async fn stripe_page(
         &self,
         cursor: Option<&str>,
+        created: Option<(i64, i64)>,
+        limit: u8,
     ) -> Result<(Vec<crate::stripe::model::Subscription>, bool), ScanError> {
         let mut failures = 0;
         loop {
             self.pacer.wait().await;
             self.count(|c| c.stripe_requests += 1);
-            match self.app.stripe.subscriptions_page(&self.key, cursor).await {
+            match self
+                .app
+                .stripe
+                .subscriptions_page_in(&self.key, cursor, created, limit)
+                .await
+            {
                 Ok(page) => return Ok(page),
                 Err(e) if e.is_transient() && failures < 8 => {
                     failures += 1;
@@ -299,126 +311,245 @@ impl Ctx {
     }
 }
 
-/// One page read from Stripe.
+/// One page read from Stripe: which slice, its order in the slice, and the
+/// cursor it was read after (where a resume re-reads it from).
 struct Page {
+    slice: usize,
+    seq: u64,
+    after: Option<String>,
     subs: Vec<crate::stripe::model::Subscription>,
     has_more: bool,
 }
 
-/// Reads pages at the budget's pace, ahead of the consumer: fetching never
-/// waits for the database, so the scan runs at Stripe's pace.
-fn spawn_pager(
+/// Pages every unfinished slice, [`PAGERS`] at a time, ahead of the consumer:
+/// fetching never waits for the database, and page latency is hidden.
+fn spawn_pagers(
     ctx: Arc<Ctx>,
-    mut cursor: Option<String>,
+    plan: &SlicePlan,
 ) -> tokio::sync::mpsc::Receiver<Result<Page, ScanError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        loop {
-            let page = ctx.stripe_page(cursor.as_deref()).await;
-            let next = match &page {
-                Ok((subs, true)) => subs.last().map(|s| s.id.clone()),
-                _ => None,
-            };
-            let more = next.is_some();
-            let sent = tx
-                .send(page.map(|(subs, has_more)| Page { subs, has_more }))
-                .await;
-            if sent.is_err() || !more {
-                return;
+    let (tx, rx) = tokio::sync::mpsc::channel(32);
+    let queue: Arc<Mutex<VecDeque<(usize, Slice)>>> = Arc::new(Mutex::new(
+        plan.slices
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(_, s)| !s.done)
+            .collect(),
+    ));
+    for _ in 0..PAGERS {
+        let (ctx, tx, queue) = (ctx.clone(), tx.clone(), queue.clone());
+        tokio::spawn(async move {
+            loop {
+                let Some((index, slice)) = queue.lock().expect("queue").pop_front() else {
+                    return;
+                };
+                let mut after = slice.after.clone();
+                for seq in 0.. {
+                    let page = ctx
+                        .stripe_page(after.as_deref(), Some((slice.gte, slice.lt)), 100)
+                        .await;
+                    let failed = page.is_err();
+                    let page = page.map(|(subs, has_more)| Page {
+                        slice: index,
+                        seq,
+                        after: after.clone(),
+                        has_more: has_more && !subs.is_empty(),
+                        subs,
+                    });
+                    let next = page
+                        .as_ref()
+                        .ok()
+                        .filter(|p| p.has_more)
+                        .and_then(|p| p.subs.last())
+                        .map(|s| s.id.clone());
+                    if tx.send(page).await.is_err() || failed {
+                        return;
+                    }
+                    match next {
+                        Some(id) => after = Some(id),
+                        None => break,
+                    }
+                }
             }
-            cursor = next;
-        }
-    });
+        });
+    }
     rx
 }
 
+/// Pages received whose customers are not all checked yet, per slice: the
+/// checkpoint of a slice never moves past them.
+#[derive(Default)]
+struct Unchecked {
+    pages: BTreeMap<(usize, u64), Option<String>>,
+}
+
+impl Unchecked {
+    fn plan(
+        &self,
+        base: &SlicePlan,
+        latest: &[Option<String>],
+        received_all: &[bool],
+    ) -> SlicePlan {
+        let slices = base
+            .slices
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let oldest = self
+                    .pages
+                    .range((i, 0)..=(i, u64::MAX))
+                    .next()
+                    .map(|(_, after)| after.clone());
+                Slice {
+                    gte: s.gte,
+                    lt: s.lt,
+                    done: s.done || (received_all[i] && oldest.is_none()),
+                    after: oldest.unwrap_or_else(|| latest[i].clone().or_else(|| s.after.clone())),
+                }
+            })
+            .collect();
+        SlicePlan { slices }
+    }
+}
+
 async fn execute(app: &App, scan: &Scan, progress: Option<Progress>) -> Result<(), ScanError> {
+    let started = std::time::Instant::now();
     let ctx = Arc::new(context(app, scan).await?);
     let walker = (!scan.app_done)
         .then(|| tokio::spawn(batch::walk_app_list(ctx.clone(), scan.app_cursor.clone())));
-    let mut cursor = scan.stripe_cursor.clone();
-    let mut done = scan.stripe_done;
-    let mut pages = (!done).then(|| spawn_pager(ctx.clone(), cursor.clone()));
-    // Customers waiting for a batch, and the cursor before their first page:
-    // a checkpoint never moves past customers not yet checked.
+    let plan = match SlicePlan::from_checkpoint(scan.stripe_cursor.as_deref()) {
+        Some(plan) => plan,
+        None if scan.stripe_done => SlicePlan::default(),
+        None => slices::plan(&ctx).await?,
+    };
+    tracing::info!(scan_id = %scan.id, slices = plan.slices.len(), elapsed = ?started.elapsed(), "scan planned");
+    let mut latest: Vec<Option<String>> = plan.slices.iter().map(|s| s.after.clone()).collect();
+    let mut received_all: Vec<bool> = plan.slices.iter().map(|s| s.done).collect();
+    let mut unchecked = Unchecked::default();
+    let mut pages = spawn_pagers(ctx.clone(), &plan);
     let mut buffer: Vec<String> = Vec::with_capacity(BATCH);
     let mut in_buffer: HashSet<String> = HashSet::with_capacity(BATCH);
-    let mut buffer_from: Option<Option<String>> = None;
-    let mut in_flight: VecDeque<(BatchTask, Option<String>)> = VecDeque::new();
-    while !done {
-        let page = pages
-            .as_mut()
-            .expect("a pager runs while pages remain")
-            .recv()
-            .await
-            .ok_or(ScanError::Stripe("the Stripe pager stopped".into()))??;
-        ctx.count(|c| c.subscriptions_seen += page.subs.len() as i64);
-        if buffer_from.is_none() {
-            buffer_from = Some(cursor.clone());
-        }
-        for sub in &page.subs {
-            if !ctx.pending.contains(&sub.customer) && in_buffer.insert(sub.customer.clone()) {
-                buffer.push(sub.customer.clone());
+    let mut buffer_pages: Vec<(usize, u64)> = Vec::new();
+    let mut in_flight: VecDeque<(BatchTask, Vec<(usize, u64)>)> = VecDeque::new();
+    loop {
+        let next = pages.recv().await.transpose()?;
+        let batch = match &next {
+            Some(page) => {
+                ctx.count(|c| c.subscriptions_seen += page.subs.len() as i64);
+                unchecked
+                    .pages
+                    .insert((page.slice, page.seq), page.after.clone());
+                buffer_pages.push((page.slice, page.seq));
+                for sub in &page.subs {
+                    if !ctx.pending.contains(&sub.customer)
+                        && in_buffer.insert(sub.customer.clone())
+                    {
+                        buffer.push(sub.customer.clone());
+                    }
+                }
+                if let Some(last) = page.subs.last() {
+                    latest[page.slice] = Some(last.id.clone());
+                }
+                received_all[page.slice] |= !page.has_more;
+                (buffer.len() >= BATCH).then(|| {
+                    in_buffer.clear();
+                    (
+                        std::mem::take(&mut buffer),
+                        std::mem::take(&mut buffer_pages),
+                    )
+                })
             }
-        }
-        cursor = page.subs.last().map(|s| s.id.clone()).or(cursor);
-        done = !page.has_more;
-        let batch = (buffer.len() >= BATCH || done).then(|| {
-            in_buffer.clear();
-            (std::mem::take(&mut buffer), buffer_from.take().flatten())
-        });
+            None => {
+                in_buffer.clear();
+                Some((
+                    std::mem::take(&mut buffer),
+                    std::mem::take(&mut buffer_pages),
+                ))
+            }
+        };
         // Reap finished batches; keep at most IN_FLIGHT running.
         while in_flight.front().is_some_and(|(h, _)| h.is_finished())
             || in_flight.len() >= IN_FLIGHT
         {
-            let (handle, _) = in_flight.pop_front().expect("non-empty");
+            let (handle, done_pages) = in_flight.pop_front().expect("non-empty");
             handle
                 .await
                 .map_err(|e| ScanError::Stripe(format!("batch task: {e}")))??;
+            for key in done_pages {
+                unchecked.pages.remove(&key);
+            }
         }
-        // The oldest customers not yet checked bound the checkpoint.
-        let safe = match (in_flight.front(), &batch, &buffer_from) {
-            (Some((_, from)), _, _) => from.clone(),
-            (None, Some((_, from)), _) => from.clone(),
-            (None, None, Some(from)) => from.clone(),
-            (None, None, None) => cursor.clone(),
-        };
-        // The page is committed before its customers are checked against it.
-        app.store
-            .save_scan_page(
-                ctx.project.id.as_str(),
-                &page.subs,
-                crate::now_ms(),
-                &scan.id,
-                &ctx.checkpoint(safe, false),
-                crate::now_ms() + LEASE_MS,
-            )
-            .await?;
-        if let Some((customers, from)) = batch {
+        let checkpoint = unchecked
+            .plan(&plan, &latest, &received_all)
+            .to_checkpoint();
+        match &next {
+            // The page is committed before its customers are checked against it.
+            Some(page) => {
+                app.store
+                    .save_scan_page(
+                        ctx.project.id.as_str(),
+                        &page.subs,
+                        crate::now_ms(),
+                        &scan.id,
+                        &ctx.checkpoint(Some(checkpoint), false),
+                        crate::now_ms() + LEASE_MS,
+                    )
+                    .await?
+            }
+            None => {
+                app.store
+                    .checkpoint_scan(
+                        &scan.id,
+                        &ctx.checkpoint(Some(checkpoint), false),
+                        crate::now_ms() + LEASE_MS,
+                    )
+                    .await?
+            }
+        }
+        if let Some((customers, batch_pages)) = batch {
             in_flight.push_back((
                 tokio::spawn(batch::check_batch(ctx.clone(), customers)),
-                from,
+                batch_pages,
             ));
         }
         if let Some(p) = &progress {
             p(&ctx.summary());
         }
+        if next.is_none() {
+            break;
+        }
     }
-    for (handle, _) in in_flight {
+    for (handle, done_pages) in in_flight {
         handle
             .await
             .map_err(|e| ScanError::Stripe(format!("batch task: {e}")))??;
+        for key in done_pages {
+            unchecked.pages.remove(&key);
+        }
     }
+    tracing::info!(scan_id = %scan.id, elapsed = ?started.elapsed(), "Stripe read and batches checked");
+    let finished = unchecked
+        .plan(&plan, &latest, &vec![true; latest.len()])
+        .to_checkpoint();
+    app.store
+        .checkpoint_scan(
+            &scan.id,
+            &ctx.checkpoint(Some(finished.clone()), false),
+            crate::now_ms() + LEASE_MS,
+        )
+        .await?;
     if let Some(walker) = walker {
         walker
             .await
             .map_err(|e| ScanError::Stripe(format!("list walk: {e}")))??;
     }
+    tracing::info!(scan_id = %scan.id, elapsed = ?started.elapsed(), "app /list walked");
     batch::check_unpaid_candidates(&ctx).await?;
+    tracing::info!(scan_id = %scan.id, elapsed = ?started.elapsed(), "unpaid candidates confirmed");
     app.store
         .checkpoint_scan(
             &scan.id,
-            &ctx.checkpoint(cursor, true),
+            &ctx.checkpoint(Some(finished), true),
             crate::now_ms() + LEASE_MS,
         )
         .await?;

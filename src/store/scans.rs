@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::{Store, StoreError, dispatch, state::UPSERT_SUBSCRIPTION};
+use super::{Store, StoreError, dispatch, state::UPSERT_SUBSCRIPTION_CONFLICT};
 use crate::{access::SubscriptionView, stripe::model::Subscription};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -60,14 +60,14 @@ fn encode(subs: &[Subscription]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The forward-only upsert of one subscription, for either backend.
-fn upsert_one<'q, DB: sqlx::Database>(
+/// One statement that upserts a whole page forward-only: a page costs one
+/// round trip, not one per subscription. Same rules as the single upsert.
+fn upsert_many<'q, DB: sqlx::Database>(
     project_id: &'q str,
-    sub: &'q Subscription,
-    items: &'q str,
-    metadata: &'q str,
+    subs: &'q [Subscription],
+    encoded: &'q [(String, String)],
     snapshot_at: i64,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+) -> sqlx::QueryBuilder<DB>
 where
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -75,18 +75,29 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(UPSERT_SUBSCRIPTION)
-        .bind(project_id)
-        .bind(&sub.id)
-        .bind(&sub.customer)
-        .bind(&sub.status)
-        .bind(sub.cancel_at_period_end)
-        .bind(sub.current_period_end)
-        .bind(items)
-        .bind(metadata)
-        .bind(sub.created)
-        .bind(snapshot_at)
-        .bind(snapshot_at / 1000)
+    let mut qb = sqlx::QueryBuilder::new(
+        "INSERT INTO subscriptions (project_id, subscription_id, customer_id, status, cancel_at_period_end,
+            current_period_end, items, metadata, stripe_created, snapshot_at, past_due_since) ",
+    );
+    qb.push_values(
+        subs.iter().zip(encoded),
+        |mut row, (sub, (items, metadata))| {
+            let past_due_since = (sub.status == "past_due").then_some(snapshot_at / 1000);
+            row.push_bind(project_id)
+                .push_bind(&sub.id)
+                .push_bind(&sub.customer)
+                .push_bind(&sub.status)
+                .push_bind(sub.cancel_at_period_end)
+                .push_bind(sub.current_period_end)
+                .push_bind(items)
+                .push_bind(metadata)
+                .push_bind(sub.created)
+                .push_bind(snapshot_at)
+                .push_bind(past_due_since);
+        },
+    );
+    qb.push(UPSERT_SUBSCRIPTION_CONFLICT);
+    qb
 }
 
 const SCAN_COLUMNS: &str = "id, project_id, trigger_kind, scheduled_for, status, stripe_cursor, stripe_done,
@@ -210,16 +221,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         dispatch!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (customer, user) in active {
-                sqlx::query(
-                    "INSERT INTO scan_app_access (scan_id, customer_id, user_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (scan_id, customer_id) DO NOTHING",
-                )
-                .bind(scan_id)
-                .bind(customer)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
+            // One statement per few hundred rows, not one per row.
+            for chunk in active.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO scan_app_access (scan_id, customer_id, user_id) ",
+                );
+                qb.push_values(chunk, |mut row, (customer, user)| {
+                    row.push_bind(scan_id).push_bind(customer).push_bind(user);
+                });
+                qb.push(" ON CONFLICT (scan_id, customer_id) DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
             }
             sqlx::query("UPDATE scans SET app_cursor = $1, app_done = $2 WHERE id = $3")
                 .bind(cursor)
@@ -302,8 +313,9 @@ impl Store {
         let encoded = encode(subs);
         dispatch!(self, |pool| {
             let mut tx = pool.begin().await?;
-            for (sub, (items, metadata)) in subs.iter().zip(&encoded) {
-                upsert_one(project_id, sub, items, metadata, snapshot_at)
+            if !subs.is_empty() {
+                upsert_many(project_id, subs, &encoded, snapshot_at)
+                    .build()
                     .execute(&mut *tx)
                     .await?;
             }
@@ -331,15 +343,16 @@ impl Store {
         subs: &[Subscription],
         snapshot_at: i64,
     ) -> Result<(), StoreError> {
+        if subs.is_empty() {
+            return Ok(());
+        }
         let encoded = encode(subs);
         dispatch!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for (sub, (items, metadata)) in subs.iter().zip(&encoded) {
-                upsert_one(project_id, sub, items, metadata, snapshot_at)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
+            upsert_many(project_id, subs, &encoded, snapshot_at)
+                .build()
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         Ok(())
     }
@@ -364,19 +377,32 @@ impl Store {
         if customers.is_empty() {
             return Ok(out);
         }
-        let rows: Vec<Row> = dispatch!(self, |pool| {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT customer_id, subscription_id, status, cancel_at_period_end, current_period_end,
-                    past_due_since, items, metadata FROM subscriptions WHERE project_id = ",
-            );
-            qb.push_bind(project_id).push(" AND customer_id IN (");
-            let mut list = qb.separated(", ");
-            for c in customers {
-                list.push_bind(c);
+        const VIEWS: &str =
+            "SELECT customer_id, subscription_id, status, cancel_at_period_end, current_period_end,
+            past_due_since, items, metadata FROM subscriptions WHERE project_id = ";
+        let rows: Vec<Row> = match self {
+            Self::Sqlite(pool) => {
+                let mut qb = sqlx::QueryBuilder::new(VIEWS);
+                qb.push_bind(project_id).push(" AND customer_id IN (");
+                let mut list = qb.separated(", ");
+                for c in customers {
+                    list.push_bind(c);
+                }
+                qb.push(") ORDER BY customer_id, subscription_id");
+                qb.build_query_as().fetch_all(pool).await?
             }
-            qb.push(") ORDER BY customer_id, subscription_id");
-            qb.build_query_as().fetch_all(pool).await
-        })?;
+            // One array parameter: PostgreSQL plans `= ANY` on the index well,
+            // where a 500-parameter IN list got a poor generic plan.
+            Self::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{VIEWS}$1 AND customer_id = ANY($2) ORDER BY customer_id, subscription_id"
+                )))
+                .bind(project_id)
+                .bind(customers)
+                .fetch_all(pool)
+                .await?
+            }
+        };
         for (
             customer,
             id,
@@ -412,18 +438,28 @@ impl Store {
         if customers.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(String, Option<String>)> = dispatch!(self, |pool| {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT customer_id, app_user_id FROM customers WHERE project_id = ",
-            );
-            qb.push_bind(project_id).push(" AND customer_id IN (");
-            let mut list = qb.separated(", ");
-            for c in customers {
-                list.push_bind(c);
+        const USERS: &str = "SELECT customer_id, app_user_id FROM customers WHERE project_id = ";
+        let rows: Vec<(String, Option<String>)> = match self {
+            Self::Sqlite(pool) => {
+                let mut qb = sqlx::QueryBuilder::new(USERS);
+                qb.push_bind(project_id).push(" AND customer_id IN (");
+                let mut list = qb.separated(", ");
+                for c in customers {
+                    list.push_bind(c);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(pool).await?
             }
-            qb.push(")");
-            qb.build_query_as().fetch_all(pool).await
-        })?;
+            Self::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{USERS}$1 AND customer_id = ANY($2)"
+                )))
+                .bind(project_id)
+                .bind(customers)
+                .fetch_all(pool)
+                .await?
+            }
+        };
         Ok(rows.into_iter().collect())
     }
 

@@ -29,11 +29,17 @@ pub struct StoredSubscription {
     pub snapshot_at: i64,
 }
 
-pub(super) const UPSERT_SUBSCRIPTION: &str =
-    "INSERT INTO subscriptions (project_id, subscription_id, customer_id, status,
-        cancel_at_period_end, current_period_end, items, metadata, stripe_created, snapshot_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+// `past_due_since` marks when ParityRail first saw the current past_due spell
+// (the grace period of SPEC §4 runs from it); any other status clears it.
+const UPSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (project_id, subscription_id, customer_id, status,
+        cancel_at_period_end, current_period_end, items, metadata, stripe_created, snapshot_at, past_due_since)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// The forward-only conflict rule, shared by the single and the page upsert.
+pub(super) const UPSERT_SUBSCRIPTION_CONFLICT: &str = "
     ON CONFLICT (project_id, subscription_id) DO UPDATE SET customer_id = excluded.customer_id,
+        past_due_since = CASE WHEN excluded.status = 'past_due'
+            THEN COALESCE(subscriptions.past_due_since, excluded.past_due_since) ELSE NULL END,
         status = excluded.status, cancel_at_period_end = excluded.cancel_at_period_end,
         current_period_end = excluded.current_period_end, items = excluded.items,
         metadata = excluded.metadata, stripe_created = excluded.stripe_created,
@@ -73,20 +79,22 @@ impl Store {
         dispatch!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (sub, (items_json, metadata_json)) in state.subscriptions.iter().zip(&subs) {
-                sqlx::query(UPSERT_SUBSCRIPTION)
-                    .bind(&state.project_id)
-                    .bind(&sub.id)
-                    .bind(&state.customer_id)
-                    .bind(&sub.status)
-                    .bind(sub.cancel_at_period_end)
-                    .bind(sub.current_period_end)
-                    .bind(items_json)
-                    .bind(metadata_json)
-                    .bind(sub.created)
-                    .bind(state.snapshot_at)
-                    .bind(state.snapshot_at / 1000)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{UPSERT_SUBSCRIPTION}{UPSERT_SUBSCRIPTION_CONFLICT}"
+                )))
+                .bind(&state.project_id)
+                .bind(&sub.id)
+                .bind(&state.customer_id)
+                .bind(&sub.status)
+                .bind(sub.cancel_at_period_end)
+                .bind(sub.current_period_end)
+                .bind(items_json)
+                .bind(metadata_json)
+                .bind(sub.created)
+                .bind(state.snapshot_at)
+                .bind((sub.status == "past_due").then_some(state.snapshot_at / 1000))
+                .execute(&mut *tx)
+                .await?;
             }
             sqlx::query(UPSERT_CUSTOMER)
                 .bind(&state.project_id)

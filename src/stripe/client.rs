@@ -158,7 +158,26 @@ impl StripeClient {
         key: &Secret,
         starting_after: Option<&str>,
     ) -> Result<(Vec<Subscription>, bool), StripeError> {
-        let mut query = vec![("status", "all"), ("limit", "100")];
+        self.subscriptions_page_in(key, starting_after, None, 100)
+            .await
+    }
+
+    /// Like [`Self::subscriptions_page`], within `created` in `[gte, lt)`
+    /// when given, and up to `limit` (1–100).
+    pub async fn subscriptions_page_in(
+        &self,
+        key: &Secret,
+        starting_after: Option<&str>,
+        created: Option<(i64, i64)>,
+        limit: u8,
+    ) -> Result<(Vec<Subscription>, bool), StripeError> {
+        let limit = limit.clamp(1, 100).to_string();
+        let bounds = created.map(|(gte, lt)| (gte.to_string(), lt.to_string()));
+        let mut query = vec![("status", "all"), ("limit", limit.as_str())];
+        if let Some((gte, lt)) = &bounds {
+            query.push(("created[gte]", gte));
+            query.push(("created[lt]", lt));
+        }
         if let Some(after) = starting_after {
             query.push(("starting_after", after));
         }

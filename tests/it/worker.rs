@@ -18,6 +18,7 @@ crate::backend_tests!(
     handled_event_syncs_the_customer_from_stripe,
     a_burst_for_one_customer_costs_one_stripe_read,
     state_only_moves_forward,
+    past_due_since_marks_the_start_of_the_grace_period,
     transient_failures_retry_with_backoff_then_succeed,
     rate_limits_honour_retry_after,
     revoked_key_dead_letters_and_opens_stripe_auth,
@@ -512,4 +513,49 @@ async fn background_workers_process_without_being_driven(backend: Backend) {
     })
     .await;
     w.t.stop().await;
+}
+
+async fn past_due_since_marks_the_start_of_the_grace_period(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let project = t.connected_project().await;
+    let store = t.store();
+    // Syncs the subscription in `status` at `at` ms; returns its past_due_since.
+    let sync = |status: &'static str, at: i64| {
+        let project = project.clone();
+        async move {
+            store
+                .complete_sync(&state(&project, status, at), &[], at)
+                .await
+                .unwrap();
+            store
+                .subscription_views(project.as_str(), "cus_fwd")
+                .await
+                .unwrap()[0]
+                .past_due_since
+        }
+    };
+    assert_eq!(sync("active", 100_000).await, None);
+    assert_eq!(sync("past_due", 200_000).await, Some(200));
+    // Still past due later: the grace period keeps running from the first sighting.
+    assert_eq!(sync("past_due", 300_000).await, Some(200));
+    // Paid again: cleared, so a later failure starts a new grace period.
+    assert_eq!(sync("active", 400_000).await, None);
+    // The page upsert of a scan follows the same rule.
+    let sub = state(&project, "past_due", 500_000).subscriptions.remove(0);
+    store
+        .upsert_subscriptions(project.as_str(), std::slice::from_ref(&sub), 500_000)
+        .await
+        .unwrap();
+    store
+        .upsert_subscriptions(project.as_str(), &[sub], 600_000)
+        .await
+        .unwrap();
+    let views = store
+        .subscription_views(project.as_str(), "cus_fwd")
+        .await
+        .unwrap();
+    assert_eq!(views[0].past_due_since, Some(500));
+    t.stop().await;
 }

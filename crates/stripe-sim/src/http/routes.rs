@@ -161,6 +161,9 @@ async fn list_subscriptions(
         )
     })?;
     let expand = Expand::parse(params.all("expand"), true);
+    // Stripe filters subscription lists by `created` too; a scanner uses it
+    // to page disjoint time ranges in parallel.
+    let created = created_filter(&params)?;
     let store = app.sim.store();
     let visible = caller.livemode == store.livemode;
     let customer = match params.get("customer") {
@@ -187,13 +190,25 @@ async fn list_subscriptions(
                 .iter()
                 .map(|&s| (s, &store.subs[s as usize]))
                 .filter(|(_, sub)| filter.matches(sub.status))
+                .filter(|(_, sub)| created(sub.created))
                 .map(|(s, sub)| key(sub.created, s))
                 .collect();
             page(&own, cursor, lp.limit, |_| true)
         }
-        None => page(store.sub_index.for_filter(filter), cursor, lp.limit, |_| {
-            true
-        }),
+        None => match (created_range(&params), cursor) {
+            // Like Stripe's own index: a `created` range starts and stops on
+            // the ordered keys instead of walking the whole list.
+            (Some((gte, lt)), Cursor::Start | Cursor::After(_)) => ranged_page(
+                store.sub_index.for_filter(filter),
+                cursor,
+                lp.limit,
+                gte,
+                lt,
+            ),
+            _ => page(store.sub_index.for_filter(filter), cursor, lp.limit, |k| {
+                created((k.0).0)
+            }),
+        },
     };
     let data = keys
         .iter()
@@ -288,6 +303,47 @@ async fn get_event(
     same_mode(&store, &caller, "event", &id, found.is_some())?;
     let e = found.ok_or_else(|| ApiError::no_such("event", &id, None))?;
     Ok(Json(store.events[e as usize].json.clone()))
+}
+
+/// `created[gte]` / `created[lt]` as a half-open range, when those are the
+/// only `created` filters given.
+fn created_range(params: &Params) -> Option<(Option<i64>, Option<i64>)> {
+    if ["created", "created[gt]", "created[lte]"]
+        .iter()
+        .any(|n| params.get(n).is_some())
+    {
+        return None;
+    }
+    let gte = params.get("created[gte]").and_then(|v| v.parse().ok());
+    let lt = params.get("created[lt]").and_then(|v| v.parse().ok());
+    (gte.is_some() || lt.is_some()).then_some((gte, lt))
+}
+
+/// One newest-first page inside `[gte, lt)`, touching only keys in range.
+fn ranged_page(
+    set: &BTreeSet<Key>,
+    cursor: Cursor<Key>,
+    limit: usize,
+    gte: Option<i64>,
+    lt: Option<i64>,
+) -> (Vec<Key>, bool) {
+    use std::ops::Bound;
+    // Keys run newest first; key(lt, 0) is the last key created at `lt`.
+    let start = match (cursor, lt) {
+        (Cursor::After(c), _) => Bound::Excluded(c),
+        (_, Some(lt)) => Bound::Excluded(key(lt, 0)),
+        _ => Bound::Unbounded,
+    };
+    let mut found: Vec<Key> = set
+        .range((start, Bound::Unbounded))
+        .filter(|k| lt.is_none_or(|lt| (k.0).0 < lt))
+        .take_while(|k| gte.is_none_or(|g| (k.0).0 >= g))
+        .take(limit + 1)
+        .copied()
+        .collect();
+    let has_more = found.len() > limit;
+    found.truncate(limit);
+    (found, has_more)
 }
 
 /// `created` filters: `created=N` or `created[gt|gte|lt|lte]=N`.

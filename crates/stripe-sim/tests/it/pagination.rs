@@ -180,3 +180,59 @@ async fn bad_list_parameters_get_stripe_errors() {
         200
     );
 }
+
+#[tokio::test]
+async fn created_ranges_partition_the_list() {
+    let env = env().await;
+    env.sim.set_clock(T0);
+    let (_, price) = catalogue(&env.sim);
+    let customer = env.sim.create_customer("r@example.com", &[]);
+    for _ in 0..30 {
+        env.sim.advance_clock(10);
+        env.sim
+            .create_subscription(&customer, &[&price], "active", &[]);
+    }
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = env.get("/v1/subscriptions?status=all&limit=100").await;
+    let mid = T0 + 150;
+    let newer = env
+        .get(&format!(
+            "/v1/subscriptions?status=all&limit=100&created[gte]={mid}"
+        ))
+        .await;
+    let older = env
+        .get(&format!(
+            "/v1/subscriptions?status=all&limit=100&created[lt]={mid}"
+        ))
+        .await;
+    let (newer, older) = (ids(&newer.body), ids(&older.body));
+    assert_eq!(newer.len(), 16);
+    assert_eq!(older.len(), 14);
+    let joined: Vec<String> = newer.into_iter().chain(older).collect();
+    assert_eq!(
+        joined,
+        ids(&all.body),
+        "the two ranges are the whole list, in order"
+    );
+    // Cursors work inside a range.
+    let first = env
+        .get(&format!(
+            "/v1/subscriptions?status=all&limit=5&created[lt]={mid}"
+        ))
+        .await;
+    let last = ids(&first.body).pop().unwrap();
+    let next = env
+        .get(&format!(
+            "/v1/subscriptions?status=all&limit=100&created[lt]={mid}&starting_after={last}"
+        ))
+        .await;
+    assert_eq!(ids(&next.body).len(), 9);
+    assert_eq!(next.body["has_more"], false);
+}
