@@ -93,8 +93,12 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
+                // One connection: SQLite has one write lock anyway, and waiting
+                // in the pool's fair queue beats the busy handler's backoff
+                // sleeps (1, 2, 5 … 100 ms) that several writers trigger. Code
+                // never holds a connection while asking for another.
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(1)
                     .connect_with(options)
                     .await
                     .map_err(StoreError::Connect)?;

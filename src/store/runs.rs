@@ -126,6 +126,20 @@ impl Store {
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Run>, StoreError> {
+        // Read before writing: most calls find nothing due, and must not take
+        // SQLite's write lock to learn it.
+        let due: Option<(String,)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id FROM runs WHERE status = 'pending' AND next_at <= $1
+                    AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        if due.is_none() {
+            return Ok(None);
+        }
         let picked: Option<(String,)> = match self {
             Self::Sqlite(pool) => {
                 sqlx::query_as(
