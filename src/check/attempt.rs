@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 
 use crate::{
     App,
-    access::{AccessPolicy, ExpectedAccess, ObservedAccess, SubscriptionView, expected_access},
+    access::{
+        AccessPolicy, ExpectedAccess, ObservedAccess, PlanMap, SubscriptionView, expected_access,
+    },
     compare::{MismatchKind, compare},
     config::Secret,
     ids::ProjectId,
@@ -158,12 +160,7 @@ pub async fn run_attempt(app: &App, run: &Run) -> Result<(), StoreError> {
             .await?;
             Ok(())
         }
-        Ok(observed) => {
-            judge(
-                app, run, &project, &user, &expected, &observed, &evidence, now,
-            )
-            .await
-        }
+        Ok(observed) => judge(app, run, &map, &user, &expected, &observed, &evidence, now).await,
     }
 }
 
@@ -176,25 +173,14 @@ struct EvidenceBase<'a> {
 async fn judge(
     app: &App,
     run: &Run,
-    project: &Project,
+    map: &PlanMap,
     user: &str,
     expected: &ExpectedAccess,
     observed: &ObservedAccess,
     evidence: &EvidenceBase<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let map = app
-        .store
-        .plan_map(&project.id, project.use_entitlements)
-        .await?;
-    let rank_of = |plan: &str| {
-        map.rules
-            .iter()
-            .filter(|r| r.plan == plan)
-            .map(|r| r.rank)
-            .max()
-    };
-    let verdict = compare(expected, observed, rank_of);
+    let verdict = compare(expected, observed, |plan| map.rank_of(plan));
     let observed_json = serde_json::to_value(observed).expect("serializes");
     let summary = if verdict.passed() {
         "expected and observed access agree".to_string()

@@ -100,6 +100,24 @@ where
     qb
 }
 
+/// `{head}$project AND customer_id IN (…){tail}` for SQLite, which has no
+/// array parameters (PostgreSQL uses `= ANY($2)` instead).
+fn in_customers<'a>(
+    head: &str,
+    project_id: &'a str,
+    customers: &'a [String],
+    tail: &str,
+) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+    let mut qb = sqlx::QueryBuilder::new(head);
+    qb.push_bind(project_id).push(" AND customer_id IN (");
+    let mut list = qb.separated(", ");
+    for c in customers {
+        list.push_bind(c);
+    }
+    qb.push(")").push(tail);
+    qb
+}
+
 const SCAN_COLUMNS: &str = "id, project_id, trigger_kind, scheduled_for, status, stripe_cursor, stripe_done,
     app_cursor, app_done, subscriptions_seen, customers_checked, mismatches, stripe_requests, probe_requests,
     error, started_at, finished_at";
@@ -382,14 +400,15 @@ impl Store {
             past_due_since, items, metadata FROM subscriptions WHERE project_id = ";
         let rows: Vec<Row> = match self {
             Self::Sqlite(pool) => {
-                let mut qb = sqlx::QueryBuilder::new(VIEWS);
-                qb.push_bind(project_id).push(" AND customer_id IN (");
-                let mut list = qb.separated(", ");
-                for c in customers {
-                    list.push_bind(c);
-                }
-                qb.push(") ORDER BY customer_id, subscription_id");
-                qb.build_query_as().fetch_all(pool).await?
+                in_customers(
+                    VIEWS,
+                    project_id,
+                    customers,
+                    " ORDER BY customer_id, subscription_id",
+                )
+                .build_query_as()
+                .fetch_all(pool)
+                .await?
             }
             // One array parameter: PostgreSQL plans `= ANY` on the index well,
             // where a 500-parameter IN list got a poor generic plan.
@@ -441,14 +460,10 @@ impl Store {
         const USERS: &str = "SELECT customer_id, app_user_id FROM customers WHERE project_id = ";
         let rows: Vec<(String, Option<String>)> = match self {
             Self::Sqlite(pool) => {
-                let mut qb = sqlx::QueryBuilder::new(USERS);
-                qb.push_bind(project_id).push(" AND customer_id IN (");
-                let mut list = qb.separated(", ");
-                for c in customers {
-                    list.push_bind(c);
-                }
-                qb.push(")");
-                qb.build_query_as().fetch_all(pool).await?
+                in_customers(USERS, project_id, customers, "")
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await?
             }
             Self::Postgres(pool) => {
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
