@@ -17,6 +17,12 @@ use crate::{
     worker::{self, retry::RetryPolicy},
 };
 
+/// How often SQLite's WAL is copied back into the database file, off the
+/// write connection (a no-op on PostgreSQL): often while writes flow, so
+/// each round is short, and rarely when idle.
+const WAL_CHECKPOINT_BUSY: std::time::Duration = std::time::Duration::from_millis(50);
+const WAL_CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Everything a handler or worker needs; cheap to clone.
 #[derive(Clone)]
 pub struct App(Arc<AppInner>);
@@ -83,7 +89,21 @@ impl App {
         check_master_key(&store, config.master_key.as_ref(), true).await?;
         let wake = Arc::new(Notify::new());
         let inbox_stop = CancellationToken::new();
-        let (inbox, writer) = InboxWriter::spawn(store.clone(), wake.clone(), inbox_stop.clone());
+        let (inbox, inbox_task) =
+            InboxWriter::spawn(store.clone(), wake.clone(), inbox_stop.clone());
+        let checkpoints = tokio::spawn({
+            let (store, stop) = (store.clone(), inbox_stop.clone());
+            async move {
+                store
+                    .checkpoint_wal(WAL_CHECKPOINT_BUSY, WAL_CHECKPOINT_IDLE, stop)
+                    .await
+            }
+        });
+        // One handle for both: the store is closed only after each has ended.
+        let writer = tokio::spawn(async move {
+            let _ = inbox_task.await;
+            let _ = checkpoints.await;
+        });
         let app = Self(Arc::new(AppInner {
             stripe: StripeClient::new(&config.stripe_api_base),
             probe: ProbeClient::new(std::time::Duration::from_secs(10)),

@@ -84,7 +84,13 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let outcomes = commit(&store, &events).await;
+        tracing::debug!(
+            batch = events.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "inbox batch committed"
+        );
         if outcomes
             .iter()
             .any(|o| matches!(o, Ok(InsertOutcome::Stored)))

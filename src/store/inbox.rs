@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreError, dispatch};
+use super::{Store, StoreError, dispatch, id_list};
 
 /// A verified event ready for the inbox. `ignored_reason` set means stored
 /// for the log but never processed (no work item).
@@ -84,6 +84,40 @@ const INSERT_WORK: &str =
 const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
     LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
     WHERE e.project_id = $1 AND e.event_id = $2";
+
+/// The customer whose work is due first: the oldest expired lease or the
+/// oldest due queued item, skipping customers another worker holds. Each
+/// branch walks `work_items_ready_idx` in order and stops at its first row,
+/// so the cost does not grow with the backlog (an `OR` of the two made
+/// SQLite collect and sort every due item). `lock` is PostgreSQL's row
+/// lock, so concurrent claims pass over each other's head.
+fn claim_head(lock: &str) -> String {
+    let branch = |due: &str| {
+        format!(
+            "SELECT * FROM (SELECT w.project_id, w.customer_id, w.run_after, w.id FROM work_items w
+              WHERE {PENDING_W} AND {due} AND NOT EXISTS (SELECT 1 FROM work_items l
+                WHERE l.project_id = w.project_id AND l.customer_id = w.customer_id
+                  AND {PENDING_L} AND l.status = 'leased' AND l.locked_until >= $3)
+              ORDER BY w.run_after, w.id LIMIT 1 {lock}) b"
+        )
+    };
+    format!(
+        "SELECT project_id, customer_id FROM ({} UNION ALL {}) c ORDER BY run_after, id LIMIT 1",
+        branch("w.status = 'leased' AND w.locked_until < $3"),
+        branch("w.status = 'queued' AND w.run_after <= $3"),
+    )
+}
+
+/// Unfinished work, written exactly as the partial indexes' predicate
+/// (migration 0005) so SQLite uses them.
+const PENDING_W: &str = "w.status IN ('queued', 'leased')";
+const PENDING_L: &str = "l.status IN ('queued', 'leased')";
+
+/// Every pending item of the head's customer (queued even if not yet due,
+/// or under an expired lease); `status IN` keeps finished history out of
+/// the index range.
+const CLAIM_PENDING: &str =
+    "AND o.status IN ('queued', 'leased') AND (o.status = 'queued' OR o.locked_until < $3)";
 
 const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
     WHEN w.status = 'done' THEN 'processed' WHEN w.status = 'dead' THEN 'dead'
@@ -216,7 +250,9 @@ macro_rules! insert_batch {
             let unfinished = matches!(status.as_deref(), Some("queued" | "leased"));
             outcomes.push(InsertOutcome::Duplicate { unfinished, received_at });
         }
+        let tc = std::time::Instant::now();
         $tx.commit().await?;
+        tracing::debug!(commit_us = tc.elapsed().as_micros() as u64, "commit");
         Ok::<_, sqlx::Error>(outcomes)
     }};
 }
@@ -233,8 +269,16 @@ impl Store {
             // IMMEDIATE takes the write lock up front, so the transaction never
             // fails half-way on a lock upgrade.
             Self::Sqlite(pool) => {
+                let t0 = std::time::Instant::now();
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                insert_batch!(tx, batch)?
+                let t1 = t0.elapsed().as_micros() as u64;
+                let r = insert_batch!(tx, batch)?;
+                tracing::debug!(
+                    begin_us = t1,
+                    total_us = t0.elapsed().as_micros() as u64,
+                    "sqlite insert"
+                );
+                r
             }
             Self::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -280,8 +324,8 @@ impl Store {
         // for SQLite's single write lock, where the inbox writer waits too.
         let due: Option<(i64,)> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT id FROM work_items
-                 WHERE (status = 'queued' AND run_after <= $1) OR (status = 'leased' AND locked_until < $1)
+                "SELECT id FROM work_items WHERE status IN ('queued', 'leased')
+                   AND ((status = 'queued' AND run_after <= $1) OR (status = 'leased' AND locked_until < $1))
                  LIMIT 1",
             )
             .bind(now)
@@ -291,98 +335,61 @@ impl Store {
         if due.is_none() {
             return Ok(None);
         }
-        type Head = (i64, String, String, String, i64, i64);
-        let head: Option<Head> = match self {
+        type Row = (i64, String, String, String, i64, i64);
+        let rows: Vec<Row> = match self {
+            // One statement, so one commit: the oldest due item picks the
+            // customer and every pending item of that customer goes with it.
             Self::Sqlite(pool) => {
-                sqlx::query_as(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
-                     WHERE id = (SELECT w.id FROM work_items w
-                        WHERE ((w.status = 'queued' AND w.run_after <= $3) OR (w.status = 'leased' AND w.locked_until < $3))
-                          AND NOT EXISTS (SELECT 1 FROM work_items o WHERE o.project_id = w.project_id
-                              AND o.customer_id = w.customer_id AND o.status = 'leased' AND o.locked_until >= $3)
-                        ORDER BY w.run_after, w.id LIMIT 1)
+                     WHERE id IN (SELECT o.id FROM work_items o, ({}) h
+                        WHERE o.project_id = h.project_id AND o.customer_id = h.customer_id {CLAIM_PENDING})
                      RETURNING id, project_id, customer_id, event_id, attempts, event_created",
-                )
+                    claim_head("")
+                )))
                 .bind(lease_until)
                 .bind(owner)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?
             }
+            // Rows another worker is claiming are skipped, not waited for.
             Self::Postgres(pool) => {
-                sqlx::query_as(
-                    "WITH picked AS (SELECT w.id FROM work_items w
-                        WHERE ((w.status = 'queued' AND w.run_after <= $3) OR (w.status = 'leased' AND w.locked_until < $3))
-                          AND NOT EXISTS (SELECT 1 FROM work_items o WHERE o.project_id = w.project_id
-                              AND o.customer_id = w.customer_id AND o.status = 'leased' AND o.locked_until >= $3)
-                        ORDER BY w.run_after, w.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "WITH h AS ({}),
+                     picked AS (SELECT o.id FROM work_items o JOIN h
+                        ON o.project_id = h.project_id AND o.customer_id = h.customer_id {CLAIM_PENDING}
+                        FOR UPDATE OF o SKIP LOCKED)
                      UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
                      FROM picked WHERE work_items.id = picked.id
                      RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id,
                         work_items.attempts, work_items.event_created",
-                )
+                    claim_head("FOR UPDATE SKIP LOCKED")
+                )))
                 .bind(lease_until)
                 .bind(owner)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?
             }
         };
-        let Some((id, project_id, customer_id, event_id, attempts, event_created)) = head else {
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
-        type Sibling = (i64, String, i64, i64);
-        let siblings: Vec<Sibling> = match self {
-            Self::Sqlite(pool) => {
-                sqlx::query_as(
-                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
-                     WHERE project_id = $3 AND customer_id = $4 AND id <> $5
-                       AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
-                     RETURNING id, event_id, attempts, event_created",
-                )
-                .bind(lease_until)
-                .bind(owner)
-                .bind(&project_id)
-                .bind(&customer_id)
-                .bind(id)
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-            }
-            Self::Postgres(pool) => {
-                sqlx::query_as(
-                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
-                     WHERE id IN (SELECT id FROM work_items WHERE project_id = $3 AND customer_id = $4 AND id <> $5
-                       AND (status = 'queued' OR (status = 'leased' AND locked_until < $6))
-                       FOR UPDATE SKIP LOCKED)
-                     RETURNING id, event_id, attempts, event_created",
-                )
-                .bind(lease_until)
-                .bind(owner)
-                .bind(&project_id)
-                .bind(&customer_id)
-                .bind(id)
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        let mut items = vec![ClaimedItem {
-            id,
-            event_id,
-            attempts,
-            event_created,
-        }];
-        items.extend(
-            siblings
-                .into_iter()
-                .map(|(id, event_id, attempts, event_created)| ClaimedItem {
+        let (project_id, customer_id) = (first.1.clone(), first.2.clone());
+        let mut items: Vec<ClaimedItem> = std::iter::once(first)
+            .chain(rows)
+            .map(
+                |(id, _, _, event_id, attempts, event_created)| ClaimedItem {
                     id,
                     event_id,
                     attempts,
                     event_created,
-                }),
-        );
+                },
+            )
+            .collect();
+        items.sort_by_key(|i| i.id);
         Ok(Some(Claim {
             project_id,
             customer_id,
@@ -397,20 +404,19 @@ impl Store {
         run_after: i64,
         error: &str,
     ) -> Result<(), StoreError> {
+        let sql = self.with_id_list(
+            "UPDATE work_items SET status = 'queued', run_after = $1, last_error = $2,
+               locked_until = NULL, lease_owner = NULL WHERE status = 'leased' AND ",
+            3,
+        );
         dispatch!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for item in items {
-                sqlx::query(
-                    "UPDATE work_items SET status = 'queued', run_after = $1, last_error = $2,
-                       locked_until = NULL, lease_owner = NULL WHERE id = $3 AND status = 'leased'",
-                )
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(run_after)
                 .bind(error)
-                .bind(item.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
+                .bind(id_list(items))
+                .execute(pool)
+                .await
+                .map(|_| ())
         })?;
         Ok(())
     }
@@ -423,20 +429,19 @@ impl Store {
         now: i64,
         error: &str,
     ) -> Result<(), StoreError> {
+        let sql = self.with_id_list(
+            "UPDATE work_items SET status = 'dead', finished_at = $1, last_error = $2,
+               locked_until = NULL, lease_owner = NULL WHERE ",
+            3,
+        );
         dispatch!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for item in items {
-                sqlx::query(
-                    "UPDATE work_items SET status = 'dead', finished_at = $1, last_error = $2,
-                       locked_until = NULL, lease_owner = NULL WHERE id = $3",
-                )
+            sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .bind(error)
-                .bind(item.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await
+                .bind(id_list(items))
+                .execute(pool)
+                .await
+                .map(|_| ())
         })?;
         Ok(())
     }

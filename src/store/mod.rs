@@ -11,6 +11,7 @@ mod runs;
 mod scans;
 mod state;
 mod tokens;
+mod wal;
 
 use std::{str::FromStr, time::Duration};
 
@@ -43,6 +44,12 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+/// Work item ids as one parameter for [`Store::with_id_list`]: `1,2,3`.
+fn id_list(items: &[ClaimedItem]) -> String {
+    let ids: Vec<String> = items.iter().map(|i| i.id.to_string()).collect();
+    ids.join(",")
+}
 
 /// A database failure, classified so callers can answer correctly.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +99,13 @@ impl Store {
                     // Group commit keeps the fsync cost per batch, not per event.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
+                    // The inbox's multi-row inserts come in up to 64 shapes
+                    // each; room for them beside every fixed statement.
+                    .statement_cache_capacity(512)
+                    .pragma(
+                        "wal_autocheckpoint",
+                        wal::WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                    )
                     .foreign_keys(true);
                 // One connection: SQLite has one write lock anyway, and waiting
                 // in the pool's fair queue beats the busy handler's backoff
@@ -128,6 +142,17 @@ impl Store {
             Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// `{head}id IN (…)` over one parameter `$n` holding [`id_list`]: one
+    /// statement shape whatever the number of ids, so it is prepared once.
+    fn with_id_list(&self, head: &str, n: u8) -> String {
+        match self {
+            Self::Sqlite(_) => {
+                format!("{head}id IN (SELECT value FROM json_each('[' || ${n} || ']'))")
+            }
+            Self::Postgres(_) => format!("{head}id = ANY(string_to_array(${n}, ',')::bigint[])"),
+        }
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -52,9 +52,9 @@ const UPSERT_CUSTOMER: &str = "INSERT INTO customers (project_id, customer_id, a
         deleted = excluded.deleted, entitlements = excluded.entitlements, snapshot_at = excluded.snapshot_at
     WHERE customers.snapshot_at <= excluded.snapshot_at";
 
-const FINISH_ITEM: &str =
+const FINISH_ITEMS: &str =
     "UPDATE work_items SET status = 'done', finished_at = $1, last_error = NULL,
-    locked_until = NULL, lease_owner = NULL WHERE id = $2";
+    locked_until = NULL, lease_owner = NULL WHERE ";
 
 impl Store {
     /// Records a customer's fresh state and marks the claimed items done, in
@@ -76,6 +76,8 @@ impl Store {
                 )
             })
             .collect();
+        let finish = self.with_id_list(FINISH_ITEMS, 2);
+        let ids = super::id_list(items);
         dispatch!(self, |pool| {
             let mut tx = pool.begin().await?;
             for (sub, (items_json, metadata_json)) in state.subscriptions.iter().zip(&subs) {
@@ -105,13 +107,11 @@ impl Store {
                 .bind(state.snapshot_at)
                 .execute(&mut *tx)
                 .await?;
-            for item in items {
-                sqlx::query(FINISH_ITEM)
-                    .bind(now)
-                    .bind(item.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            sqlx::query(sqlx::AssertSqlSafe(finish.as_str()))
+                .bind(now)
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await
         })?;
         Ok(())

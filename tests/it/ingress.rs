@@ -394,3 +394,45 @@ async fn lagging_redelivery_is_500_requeued_with_incident(backend: Backend) {
     assert_eq!(t.work_total().await, 1);
     t.stop().await;
 }
+
+/// SQLite: the WAL is copied back into the database file in the background
+/// while webhooks arrive, well before the write connection's own backstop
+/// (thousands of pages) would do it on an ack's critical path.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let t = TestApp::spawn(Backend::Sqlite)
+        .await
+        .expect("SQLite needs nothing installed");
+    let parityrail::config::DatabaseUrl::Sqlite(path) = &t.db.url else {
+        unreachable!("a SQLite test database")
+    };
+    let path = std::path::PathBuf::from(path);
+    let db_bytes = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let project = t.connected_project().await;
+    // ~2 KiB of padding per body: 200 events are ~100 pages, far below the
+    // writer's 8,192-page backstop.
+    let padding = "x".repeat(2048);
+    for i in 0..200 {
+        let mut event: Value = serde_json::from_slice(&event_json(
+            &format!("evt_wal_{i}"),
+            "invoice.paid",
+            "cus_wal",
+            false,
+        ))
+        .unwrap();
+        event["data"]["object"]["description"] = Value::String(padding.clone());
+        let resp = t
+            .deliver(&project, &serde_json::to_vec(&event).unwrap())
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let grown = crate::support::eventually(std::time::Duration::from_secs(10), || async {
+        (db_bytes() > 200 * 2048).then(db_bytes)
+    })
+    .await;
+    assert!(
+        grown > 400_000,
+        "the database file holds the checkpointed events ({grown} bytes)"
+    );
+    t.stop().await;
+}
