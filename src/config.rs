@@ -97,6 +97,10 @@ pub struct Config {
     pub lease: Duration,
     /// How often idle workers look for due work even without a wake-up.
     pub poll_interval: Duration,
+    /// `PARITYRAIL_COALESCE_MS`: how long a new event's work waits before it
+    /// is due, so the burst Stripe sends around one change (a checkout is
+    /// several events within a second or two) costs one Stripe read.
+    pub coalesce: Duration,
     /// How often the lag sweeper looks for events past their project's threshold.
     pub lag_sweep_interval: Duration,
     /// `PARITYRAIL_SCAN_TICK_SECS`: how often the scheduler looks for due scans.
@@ -169,6 +173,7 @@ impl Config {
             retry_schedule,
             lease: Duration::from_secs(parse_num(&get, "PARITYRAIL_LEASE_SECS", 60)?),
             poll_interval: Duration::from_millis(parse_num(&get, "PARITYRAIL_POLL_MS", 500)?),
+            coalesce: Duration::from_millis(parse_num(&get, "PARITYRAIL_COALESCE_MS", 1000)?),
             lag_sweep_interval: Duration::from_millis(parse_num(
                 &get,
                 "PARITYRAIL_LAG_SWEEP_MS",

@@ -84,6 +84,7 @@ pub async fn receive_stripe_webhook(
         raw_body: body,
         ignored_reason: ignored_reason.clone(),
         received_at: now,
+        due_at: now + app.config.coalesce.as_millis() as i64,
     };
     let outcome = app.inbox.submit(new).await.map_err(|e| {
         tracing::error!(project_id = %id, event_id = %event.id, error = %e, "inbox write failed");

@@ -19,6 +19,8 @@ pub struct NewEvent {
     pub raw_body: bytes_alias::Bytes,
     pub ignored_reason: Option<String>,
     pub received_at: i64,
+    /// When its work item becomes due (ms): `received_at` plus the coalescing window.
+    pub due_at: i64,
 }
 
 mod bytes_alias {
@@ -80,7 +82,7 @@ const INSERT_EVENT: &str =
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (project_id, event_id) DO NOTHING";
 const INSERT_WORK: &str =
     "INSERT INTO work_items (project_id, event_id, customer_id, status, run_after, created_at, event_created)
-    VALUES ($1, $2, $3, 'queued', $4, $4, $5)";
+    VALUES ($1, $2, $3, 'queued', $4, $5, $6)";
 const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
     LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
     WHERE e.project_id = $1 AND e.event_id = $2";
@@ -150,6 +152,7 @@ macro_rules! insert_batch_rows {
                         .bind(&ev.project_id)
                         .bind(&ev.event_id)
                         .bind(ev.customer_id.as_deref().unwrap_or_default())
+                        .bind(ev.due_at)
                         .bind(ev.received_at)
                         .bind(ev.created)
                         .execute(&mut *$tx)
@@ -230,7 +233,7 @@ macro_rules! insert_batch {
                     .push_bind(&ev.event_id)
                     .push_bind(ev.customer_id.as_deref().unwrap_or_default())
                     .push_bind("queued")
-                    .push_bind(ev.received_at)
+                    .push_bind(ev.due_at)
                     .push_bind(ev.received_at)
                     .push_bind(ev.created);
             });

@@ -153,6 +153,8 @@ pub struct TestOptions {
     pub stripe_api_base: String,
     pub retry_schedule: &'static str,
     pub cron_secret: Option<&'static str>,
+    /// `PARITYRAIL_COALESCE_MS`; 0 (work due at once) unless a story is about the window.
+    pub coalesce_ms: u64,
 }
 
 impl Default for TestOptions {
@@ -163,6 +165,7 @@ impl Default for TestOptions {
             stripe_api_base: "http://127.0.0.1:9".into(),
             retry_schedule: "0.05,0.05,0.05",
             cron_secret: None,
+            coalesce_ms: 0,
         }
     }
 }
@@ -190,6 +193,7 @@ pub fn config_for(db: &DatabaseUrl, master_hex: &str, opts: &TestOptions) -> Con
         ("PARITYRAIL_WORKERS", opts.workers.max(1).to_string()),
         ("PARITYRAIL_RETRY_SCHEDULE", opts.retry_schedule.to_string()),
         ("PARITYRAIL_POLL_MS", "50".into()),
+        ("PARITYRAIL_COALESCE_MS", opts.coalesce_ms.to_string()),
         ("PARITYRAIL_LAG_SWEEP_MS", "3600000".into()),
         ("PARITYRAIL_SCAN_TICK_SECS", "3600".into()),
         (

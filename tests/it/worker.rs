@@ -17,6 +17,7 @@ use crate::support::{Backend, TEST_KEY, TestApp, TestOptions};
 crate::backend_tests!(
     handled_event_syncs_the_customer_from_stripe,
     a_burst_for_one_customer_costs_one_stripe_read,
+    new_work_waits_out_the_coalescing_window,
     state_only_moves_forward,
     past_due_since_marks_the_start_of_the_grace_period,
     transient_failures_retry_with_backoff_then_succeed,
@@ -188,6 +189,70 @@ async fn a_burst_for_one_customer_costs_one_stripe_read(backend: Backend) {
             .all(|e| e.status == "processed")
     );
     w.t.stop().await;
+}
+
+/// Events arriving one by one within the window are still one claim and one
+/// Stripe read: nothing is due until the window after the first has passed.
+async fn new_work_waits_out_the_coalescing_window(backend: Backend) {
+    let sim = StripeSim::new();
+    sim.add_api_key(TEST_KEY);
+    let handle = sim.start().await;
+    let Some(t) = TestApp::spawn_with(
+        backend,
+        TestOptions {
+            stripe_api_base: handle.base_url(),
+            coalesce_ms: 2000,
+            ..TestOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let project = t.connected_project().await;
+    let (_, sub) = paying_customer(&sim, "user_window");
+    let created = sim_event(&sim, "customer.subscription.created");
+    let started = std::time::Instant::now();
+    assert_eq!(t.deliver(&project, &created).await.status(), 200);
+    sim.reset_request_log();
+    assert_eq!(t.drain().await, 0, "nothing is due inside the window");
+    sim.update_subscription(
+        &sub,
+        SubscriptionChange {
+            metadata: Some(vec![("seat".into(), "2".into())]),
+            ..Default::default()
+        },
+    );
+    let updated = sim_event(&sim, "customer.subscription.updated");
+    assert_eq!(t.deliver(&project, &updated).await.status(), 200);
+    assert_eq!(
+        t.drain().await,
+        0,
+        "a second event does not make the first due"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "the story ran too slowly to observe the window"
+    );
+    assert!(
+        sim.requests().is_empty(),
+        "no Stripe read inside the window"
+    );
+    let steps = crate::support::eventually(Duration::from_secs(5), || async {
+        Some(t.drain().await).filter(|&n| n > 0)
+    })
+    .await;
+    assert_eq!(steps, 1, "one claim takes both events");
+    let reads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/subscriptions")
+        .count();
+    assert_eq!(reads, 1, "one Stripe read for the burst");
+    let events = t.events(&project).await;
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.status == "processed"), "{events:?}");
+    t.stop().await;
 }
 
 fn state(project: &ProjectId, status: &str, snapshot_at: i64) -> CustomerState {
