@@ -79,6 +79,9 @@ enum BackendChoice {
 struct Scenario {
     mode: Mode,
     sends: usize,
+    /// A standard scenario for the SQLite target only (PostgreSQL would
+    /// just queue requests it cannot take that fast).
+    sqlite_only: bool,
 }
 
 impl Options {
@@ -86,15 +89,28 @@ impl Options {
         let closed = |concurrency| Scenario {
             mode: Mode::Closed { concurrency },
             sends: self.events.unwrap_or(20_000),
+            sqlite_only: false,
         };
         let open = |rate: f64, sends: Option<usize>| Scenario {
             mode: Mode::Open { rate },
             sends: sends.unwrap_or((rate * 10.0).round() as usize),
+            sqlite_only: false,
         };
         match (self.concurrency, self.rate) {
             (_, Some(rate)) => vec![open(rate, self.events)],
             (Some(c), None) => vec![closed(c)],
-            (None, None) => vec![closed(64), open(1000.0, None)],
+            // Throughput at two concurrencies (group commit grows with the
+            // number waiting), the issue's latency point, and the issue's
+            // throughput target as a steady rate.
+            (None, None) => vec![
+                closed(64),
+                closed(256),
+                open(1000.0, None),
+                Scenario {
+                    sqlite_only: true,
+                    ..open(5000.0, None)
+                },
+            ],
         }
     }
 }
@@ -146,6 +162,9 @@ async fn run(opts: Options) -> anyhow::Result<bool> {
         };
         'backends: for &backend in backends {
             for scenario in &scenarios {
+                if scenario.sqlite_only && backend != "sqlite" {
+                    continue;
+                }
                 // A fresh database and server per scenario: no scenario
                 // inherits another's rows, connections or queue.
                 let db = match backend {
@@ -289,14 +308,30 @@ async fn check_stored(
 
 fn print_targets(outcomes: &[Outcome]) {
     println!("\nTargets (issue; 2-core machine):");
+    let best_closed = outcomes
+        .iter()
+        .filter(|o| o.backend == "sqlite" && matches!(o.mode, Mode::Closed { .. }))
+        .max_by(|a, b| a.throughput().total_cmp(&b.throughput()));
+    if let Some(o) = best_closed {
+        let met = o.throughput() >= 5000.0 && o.failures.is_empty();
+        println!(
+            "  SQLite max throughput >= 5000 acks/s: {:.0} ({}) -> {}",
+            o.throughput(),
+            o.mode,
+            verdict(met)
+        );
+    }
     for o in outcomes {
         let failed = !o.failures.is_empty();
         match o.mode {
-            Mode::Closed { concurrency: 64 } if o.backend == "sqlite" => {
-                let met = o.throughput() >= 5000.0 && !failed;
+            Mode::Open { rate: 5000.0 } if o.backend == "sqlite" => {
+                // Kept up: every send acknowledged at the offered rate, and
+                // latency bounded rather than growing with a queue.
+                let met = o.throughput() >= 4900.0 && o.latency_ms[2] <= 250.0 && !failed;
                 println!(
-                    "  SQLite max throughput >= 5000 acks/s: {:.0} -> {}",
+                    "  SQLite sustains 5000 events/s: {:.0} acks/s, p99 {:.2} ms -> {}",
                     o.throughput(),
+                    o.latency_ms[2],
                     verdict(met)
                 );
             }
