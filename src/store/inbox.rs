@@ -1,9 +1,9 @@
-//! The durable inbox: verified events with their work items, claimed by
-//! workers under a lease in short transactions.
+//! The durable inbox: verified events stored with their work items in one
+//! short transaction (group commit), and the event log read back.
 
 use serde::Serialize;
 
-use super::{Store, StoreError, dispatch, id_list};
+use super::{Store, StoreError, dispatch};
 
 /// A verified event ready for the inbox. `ignored_reason` set means stored
 /// for the log but never processed (no work item).
@@ -51,31 +51,6 @@ pub struct EventRecord {
     pub attempts: i64,
 }
 
-#[derive(Clone, Debug)]
-pub struct ClaimedItem {
-    pub id: i64,
-    pub event_id: String,
-    pub attempts: i64,
-    /// When Stripe created the event (unix seconds).
-    pub event_created: i64,
-}
-
-/// Work claimed by one worker: every due item of one customer.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    pub project_id: String,
-    pub customer_id: String,
-    pub items: Vec<ClaimedItem>,
-}
-
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct LaggingEvent {
-    pub project_id: String,
-    pub customer_id: String,
-    pub event_id: String,
-    pub received_at: i64,
-}
-
 const INSERT_EVENT: &str =
     "INSERT INTO events (project_id, event_id, event_type, livemode, api_version, created,
     customer_id, raw_body, ignored_reason, received_at)
@@ -86,40 +61,6 @@ const INSERT_WORK: &str =
 const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
     LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
     WHERE e.project_id = $1 AND e.event_id = $2";
-
-/// The customer whose work is due first: the oldest expired lease or the
-/// oldest due queued item, skipping customers another worker holds. Each
-/// branch walks `work_items_ready_idx` in order and stops at its first row,
-/// so the cost does not grow with the backlog (an `OR` of the two made
-/// SQLite collect and sort every due item). `lock` is PostgreSQL's row
-/// lock, so concurrent claims pass over each other's head.
-fn claim_head(lock: &str) -> String {
-    let branch = |due: &str| {
-        format!(
-            "SELECT * FROM (SELECT w.project_id, w.customer_id, w.run_after, w.id FROM work_items w
-              WHERE {PENDING_W} AND {due} AND NOT EXISTS (SELECT 1 FROM work_items l
-                WHERE l.project_id = w.project_id AND l.customer_id = w.customer_id
-                  AND {PENDING_L} AND l.status = 'leased' AND l.locked_until >= $3)
-              ORDER BY w.run_after, w.id LIMIT 1 {lock}) b"
-        )
-    };
-    format!(
-        "SELECT project_id, customer_id FROM ({} UNION ALL {}) c ORDER BY run_after, id LIMIT 1",
-        branch("w.status = 'leased' AND w.locked_until < $3"),
-        branch("w.status = 'queued' AND w.run_after <= $3"),
-    )
-}
-
-/// Unfinished work, written exactly as the partial indexes' predicate
-/// (migration 0005) so SQLite uses them.
-const PENDING_W: &str = "w.status IN ('queued', 'leased')";
-const PENDING_L: &str = "l.status IN ('queued', 'leased')";
-
-/// Every pending item of the head's customer (queued even if not yet due,
-/// or under an expired lease); `status IN` keeps finished history out of
-/// the index range.
-const CLAIM_PENDING: &str =
-    "AND o.status IN ('queued', 'leased') AND (o.status = 'queued' OR o.locked_until < $3)";
 
 const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
     WHEN w.status = 'done' THEN 'processed' WHEN w.status = 'dead' THEN 'dead'
@@ -291,164 +232,6 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Makes a lagging event's work due now, unless a live lease holds it.
-    pub async fn requeue_event(
-        &self,
-        project_id: &str,
-        event_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE work_items SET status = 'queued', run_after = $1, locked_until = NULL, lease_owner = NULL
-                 WHERE project_id = $2 AND event_id = $3
-                   AND (status = 'queued' OR (status = 'leased' AND locked_until < $1))",
-            )
-            .bind(now)
-            .bind(project_id)
-            .bind(event_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done > 0)
-    }
-
-    /// Claims the oldest due item and, with it, every other pending item of the
-    /// same customer, so a burst of events costs one Stripe read. Customers
-    /// with a live lease are skipped. Expired leases are reclaimed.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Option<Claim>, StoreError> {
-        // A read first: idle workers (woken by every commit) must not queue
-        // for SQLite's single write lock, where the inbox writer waits too.
-        let due: Option<(i64,)> = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id FROM work_items WHERE status IN ('queued', 'leased')
-                   AND ((status = 'queued' AND run_after <= $1) OR (status = 'leased' AND locked_until < $1))
-                 LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(pool)
-            .await
-        })?;
-        if due.is_none() {
-            return Ok(None);
-        }
-        type Row = (i64, String, String, String, i64, i64);
-        let rows: Vec<Row> = match self {
-            // One statement, so one commit: the oldest due item picks the
-            // customer and every pending item of that customer goes with it.
-            Self::Sqlite(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
-                     WHERE id IN (SELECT o.id FROM work_items o, ({}) h
-                        WHERE o.project_id = h.project_id AND o.customer_id = h.customer_id {CLAIM_PENDING})
-                     RETURNING id, project_id, customer_id, event_id, attempts, event_created",
-                    claim_head("")
-                )))
-                .bind(lease_until)
-                .bind(owner)
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-            }
-            // Rows another worker is claiming are skipped, not waited for.
-            Self::Postgres(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "WITH h AS ({}),
-                     picked AS (SELECT o.id FROM work_items o JOIN h
-                        ON o.project_id = h.project_id AND o.customer_id = h.customer_id {CLAIM_PENDING}
-                        FOR UPDATE OF o SKIP LOCKED)
-                     UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
-                     FROM picked WHERE work_items.id = picked.id
-                     RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id,
-                        work_items.attempts, work_items.event_created",
-                    claim_head("FOR UPDATE SKIP LOCKED")
-                )))
-                .bind(lease_until)
-                .bind(owner)
-                .bind(now)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        let mut rows = rows.into_iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let (project_id, customer_id) = (first.1.clone(), first.2.clone());
-        let mut items: Vec<ClaimedItem> = std::iter::once(first)
-            .chain(rows)
-            .map(
-                |(id, _, _, event_id, attempts, event_created)| ClaimedItem {
-                    id,
-                    event_id,
-                    attempts,
-                    event_created,
-                },
-            )
-            .collect();
-        items.sort_by_key(|i| i.id);
-        Ok(Some(Claim {
-            project_id,
-            customer_id,
-            items,
-        }))
-    }
-
-    /// Puts items back for a later attempt, keeping the reason.
-    pub async fn retry_later(
-        &self,
-        items: &[ClaimedItem],
-        run_after: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        let sql = self.with_id_list(
-            "UPDATE work_items SET status = 'queued', run_after = $1, last_error = $2,
-               locked_until = NULL, lease_owner = NULL WHERE status = 'leased' AND ",
-            3,
-        );
-        dispatch!(self, |pool| {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(run_after)
-                .bind(error)
-                .bind(id_list(items))
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Gives up on items (a permanent failure, or the schedule ran out); the
-    /// reason stays for the event log and a replay.
-    pub async fn dead_letter(
-        &self,
-        items: &[ClaimedItem],
-        now: i64,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        let sql = self.with_id_list(
-            "UPDATE work_items SET status = 'dead', finished_at = $1, last_error = $2,
-               locked_until = NULL, lease_owner = NULL WHERE ",
-            3,
-        );
-        dispatch!(self, |pool| {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(error)
-                .bind(id_list(items))
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
-    }
-
     /// Newest first.
     pub async fn list_events(
         &self,
@@ -485,59 +268,5 @@ impl Store {
                 .await
         })?;
         Ok(row.map(|r| r.0))
-    }
-
-    /// Replays an event: its work item becomes due now with a fresh attempt
-    /// budget. Returns false for an unknown or ignored event.
-    pub async fn replay_event(
-        &self,
-        project_id: &str,
-        event_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE work_items SET status = 'queued', run_after = $1, attempts = 0, last_error = NULL,
-                   finished_at = NULL, locked_until = NULL, lease_owner = NULL
-                 WHERE project_id = $2 AND event_id = $3 AND status <> 'leased'",
-            )
-            .bind(now)
-            .bind(project_id)
-            .bind(event_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(done > 0)
-    }
-
-    /// Unfinished events older than their project's lag threshold.
-    pub async fn lagging_events(&self, now: i64) -> Result<Vec<LaggingEvent>, StoreError> {
-        let rows = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT w.project_id, w.customer_id, w.event_id, e.received_at
-                 FROM work_items w
-                 JOIN events e ON e.project_id = w.project_id AND e.event_id = w.event_id
-                 JOIN projects p ON p.id = w.project_id
-                 WHERE w.status IN ('queued', 'leased') AND e.received_at < $1 - p.lag_threshold_secs * 1000
-                 ORDER BY e.received_at",
-            )
-            .bind(now)
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows)
-    }
-
-    /// Counts of work items by status, for `/metrics` and tests.
-    pub async fn work_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT status, COUNT(*) FROM work_items GROUP BY status ORDER BY status",
-            )
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows)
     }
 }

@@ -7,6 +7,7 @@ mod checks;
 mod inbox;
 mod incidents;
 mod projects;
+mod queue;
 mod runs;
 mod scans;
 mod state;
@@ -22,11 +23,12 @@ use sqlx::{
 };
 
 pub use checks::{ProbeConfig, ProjectSettings};
-pub use inbox::{Claim, ClaimedItem, EventRecord, InsertOutcome, LaggingEvent, NewEvent};
+pub use inbox::{EventRecord, InsertOutcome, NewEvent};
 pub use incidents::{Evidence, Incident, IncidentKind, IncidentStatus, NewIncident};
 pub use projects::{
     Integration, IntegrationWrite, KeyMode, NewProject, Project, ProjectMode, SealedSecret,
 };
+pub use queue::{Claim, ClaimedItem, LaggingEvent};
 pub use runs::{NewRun, Run, RunProgress, RunStep, Trigger};
 pub use scans::{Scan, ScanCheckpoint};
 pub use state::{CustomerState, StoredSubscription};
