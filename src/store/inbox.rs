@@ -194,9 +194,7 @@ macro_rules! insert_batch {
             let unfinished = matches!(status.as_deref(), Some("queued" | "leased"));
             outcomes.push(InsertOutcome::Duplicate { unfinished, received_at });
         }
-        let tc = std::time::Instant::now();
         $tx.commit().await?;
-        tracing::debug!(commit_us = tc.elapsed().as_micros() as u64, "commit");
         Ok::<_, sqlx::Error>(outcomes)
     }};
 }
@@ -213,16 +211,8 @@ impl Store {
             // IMMEDIATE takes the write lock up front, so the transaction never
             // fails half-way on a lock upgrade.
             Self::Sqlite(pool) => {
-                let t0 = std::time::Instant::now();
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let t1 = t0.elapsed().as_micros() as u64;
-                let r = insert_batch!(tx, batch)?;
-                tracing::debug!(
-                    begin_us = t1,
-                    total_us = t0.elapsed().as_micros() as u64,
-                    "sqlite insert"
-                );
-                r
+                insert_batch!(tx, batch)?
             }
             Self::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
