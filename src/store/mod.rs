@@ -3,6 +3,7 @@
 //! Queries are written once where both dialects agree (`$n` placeholders in
 //! order of first use) and per backend where they do not (claims).
 
+mod batch;
 mod checks;
 mod inbox;
 mod incidents;

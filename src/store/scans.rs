@@ -1,12 +1,14 @@
-//! Scans: resumable cursors and counters, plus the batched reads a scan
-//! needs so a million customers cost thousands of queries, not millions.
-
-use std::collections::{HashMap, HashSet};
+//! Scans: resumable cursors, counters and checkpoints, each scanned page
+//! stored with its checkpoint in one transaction.
 
 use serde::Serialize;
 
-use super::{Store, StoreError, dispatch, state::UPSERT_SUBSCRIPTION_CONFLICT};
-use crate::{access::SubscriptionView, stripe::model::Subscription};
+use super::{
+    Store, StoreError,
+    batch::{encode, upsert_many},
+    dispatch,
+};
+use crate::stripe::model::Subscription;
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct Scan {
@@ -47,76 +49,6 @@ const CHECKPOINT: &str =
     "UPDATE scans SET stripe_cursor = $1, stripe_done = $2, subscriptions_seen = $3,
     customers_checked = $4, mismatches = $5, stripe_requests = $6, probe_requests = $7,
     locked_until = $8 WHERE id = $9";
-
-/// Items and metadata of each subscription as stored (JSON text).
-fn encode(subs: &[Subscription]) -> Vec<(String, String)> {
-    subs.iter()
-        .map(|s| {
-            (
-                serde_json::to_string(&s.items).expect("items serialize"),
-                serde_json::to_string(&s.metadata).expect("metadata serializes"),
-            )
-        })
-        .collect()
-}
-
-/// One statement that upserts a whole page forward-only: a page costs one
-/// round trip, not one per subscription. Same rules as the single upsert.
-fn upsert_many<'q, DB: sqlx::Database>(
-    project_id: &'q str,
-    subs: &'q [Subscription],
-    encoded: &'q [(String, String)],
-    snapshot_at: i64,
-) -> sqlx::QueryBuilder<DB>
-where
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut qb = sqlx::QueryBuilder::new(
-        "INSERT INTO subscriptions (project_id, subscription_id, customer_id, status, cancel_at_period_end,
-            current_period_end, items, metadata, stripe_created, snapshot_at, past_due_since) ",
-    );
-    qb.push_values(
-        subs.iter().zip(encoded),
-        |mut row, (sub, (items, metadata))| {
-            let past_due_since = (sub.status == "past_due").then_some(snapshot_at / 1000);
-            row.push_bind(project_id)
-                .push_bind(&sub.id)
-                .push_bind(&sub.customer)
-                .push_bind(&sub.status)
-                .push_bind(sub.cancel_at_period_end)
-                .push_bind(sub.current_period_end)
-                .push_bind(items)
-                .push_bind(metadata)
-                .push_bind(sub.created)
-                .push_bind(snapshot_at)
-                .push_bind(past_due_since);
-        },
-    );
-    qb.push(UPSERT_SUBSCRIPTION_CONFLICT);
-    qb
-}
-
-/// `{head}$project AND customer_id IN (…){tail}` for SQLite, which has no
-/// array parameters (PostgreSQL uses `= ANY($2)` instead).
-fn in_customers<'a>(
-    head: &str,
-    project_id: &'a str,
-    customers: &'a [String],
-    tail: &str,
-) -> sqlx::QueryBuilder<sqlx::Sqlite> {
-    let mut qb = sqlx::QueryBuilder::new(head);
-    qb.push_bind(project_id).push(" AND customer_id IN (");
-    let mut list = qb.separated(", ");
-    for c in customers {
-        list.push_bind(c);
-    }
-    qb.push(")").push(tail);
-    qb
-}
 
 const SCAN_COLUMNS: &str = "id, project_id, trigger_kind, scheduled_for, status, stripe_cursor, stripe_done,
     app_cursor, app_done, subscriptions_seen, customers_checked, mismatches, stripe_requests, probe_requests,
@@ -352,161 +284,5 @@ impl Store {
             tx.commit().await
         })?;
         Ok(())
-    }
-
-    /// Stores one page of subscriptions (forward-only) in one transaction.
-    pub async fn upsert_subscriptions(
-        &self,
-        project_id: &str,
-        subs: &[Subscription],
-        snapshot_at: i64,
-    ) -> Result<(), StoreError> {
-        if subs.is_empty() {
-            return Ok(());
-        }
-        let encoded = encode(subs);
-        dispatch!(self, |pool| {
-            upsert_many(project_id, subs, &encoded, snapshot_at)
-                .build()
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-
-    /// Stored subscriptions (with their metadata) of many customers at once.
-    pub async fn subscription_views_many(
-        &self,
-        project_id: &str,
-        customers: &[String],
-    ) -> Result<HashMap<String, Vec<(SubscriptionView, String)>>, StoreError> {
-        type Row = (
-            String,
-            String,
-            String,
-            bool,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
-        );
-        let mut out: HashMap<String, Vec<(SubscriptionView, String)>> = HashMap::new();
-        if customers.is_empty() {
-            return Ok(out);
-        }
-        const VIEWS: &str =
-            "SELECT customer_id, subscription_id, status, cancel_at_period_end, current_period_end,
-            past_due_since, items, metadata FROM subscriptions WHERE project_id = ";
-        let rows: Vec<Row> = match self {
-            Self::Sqlite(pool) => {
-                in_customers(
-                    VIEWS,
-                    project_id,
-                    customers,
-                    " ORDER BY customer_id, subscription_id",
-                )
-                .build_query_as()
-                .fetch_all(pool)
-                .await?
-            }
-            // One array parameter: PostgreSQL plans `= ANY` on the index well,
-            // where a 500-parameter IN list got a poor generic plan.
-            Self::Postgres(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{VIEWS}$1 AND customer_id = ANY($2) ORDER BY customer_id, subscription_id"
-                )))
-                .bind(project_id)
-                .bind(customers)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        for (
-            customer,
-            id,
-            status,
-            cancel_at_period_end,
-            current_period_end,
-            past_due_since,
-            items,
-            metadata,
-        ) in rows
-        {
-            let items = serde_json::from_str(&items)
-                .map_err(|e| StoreError::Corrupt(format!("subscription items: {e}")))?;
-            let view = SubscriptionView {
-                id,
-                status,
-                cancel_at_period_end,
-                current_period_end,
-                past_due_since,
-                items,
-            };
-            out.entry(customer).or_default().push((view, metadata));
-        }
-        Ok(out)
-    }
-
-    /// Known app users (from webhook syncs) of many customers at once.
-    pub async fn app_users_many(
-        &self,
-        project_id: &str,
-        customers: &[String],
-    ) -> Result<HashMap<String, Option<String>>, StoreError> {
-        if customers.is_empty() {
-            return Ok(HashMap::new());
-        }
-        const USERS: &str = "SELECT customer_id, app_user_id FROM customers WHERE project_id = ";
-        let rows: Vec<(String, Option<String>)> = match self {
-            Self::Sqlite(pool) => {
-                in_customers(USERS, project_id, customers, "")
-                    .build_query_as()
-                    .fetch_all(pool)
-                    .await?
-            }
-            Self::Postgres(pool) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{USERS}$1 AND customer_id = ANY($2)"
-                )))
-                .bind(project_id)
-                .bind(customers)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        Ok(rows.into_iter().collect())
-    }
-
-    /// Customers with a pending check (a webhook run may still be waiting
-    /// for the app): a scan leaves them to it.
-    pub async fn customers_with_pending_runs(
-        &self,
-        project_id: &str,
-    ) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> = dispatch!(self, |pool| {
-            sqlx::query_as("SELECT DISTINCT customer_id FROM runs WHERE project_id = $1 AND status = 'pending'")
-                .bind(project_id)
-                .fetch_all(pool)
-                .await
-        })?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
-    /// Customers with a standing access incident (a passing scan resolves them).
-    pub async fn customers_with_access_incidents(
-        &self,
-        project_id: &str,
-    ) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<(String,)> = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT DISTINCT customer_id FROM incidents WHERE project_id = $1 AND status <> 'resolved'
-                    AND kind IN ('unfulfilled', 'unpaid_access')",
-            )
-            .bind(project_id)
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }
