@@ -11,7 +11,6 @@ use crate::{
     config::Config,
     incidents::{self, incident_json},
     store::IncidentStatus,
-    views::stored_json,
 };
 
 #[derive(Subcommand, Debug)]
@@ -159,28 +158,8 @@ async fn rerun(
     app.inbox_stop.cancel();
     let _ = writer.await;
     let (incident, run, created) = result?;
-    let verdict = match run.status.as_str() {
-        "passed" => "passed",
-        "failed" => "failed",
-        _ => "pending",
-    };
-    let out = json!({"run_id": run.id, "created": created, "incident": incident.id,
-        "customer": incident.customer_id, "verdict": verdict, "kind": run.kind,
-        "expected": stored_json(run.expected.as_deref()), "observed": stored_json(run.observed.as_deref()),
-        "user": run.app_user_id, "deploy_sha": run.deploy_sha, "summary": run.summary});
-    print(json_out, out, || {
-        format!(
-            "{verdict}{}  {}  ({})",
-            run.kind
-                .as_deref()
-                .map(|k| format!(" [{k}]"))
-                .unwrap_or_default(),
-            run.summary.as_deref().unwrap_or(""),
-            run.id
-        )
-    });
-    if verdict == "failed" {
-        std::process::exit(1);
-    }
+    let extra =
+        json!({"created": created, "incident": incident.id, "customer": incident.customer_id});
+    setup_cmd::report_verdict(json_out, &run, extra);
     Ok(())
 }

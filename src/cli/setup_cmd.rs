@@ -12,7 +12,8 @@ use crate::{
     access::{PlanRule, Selector},
     config::{Config, last4},
     ingress::directory::secret_context,
-    store::{ProbeConfig, Project, ProjectSettings, Store, Trigger},
+    store::{ProbeConfig, Project, ProjectSettings, Run, Store, Trigger},
+    views::stored_json,
 };
 
 fn parse_url(raw: &str, flag: &str) -> anyhow::Result<String> {
@@ -156,9 +157,34 @@ fn settings_json(p: &Project) -> Value {
         "stripe_budget": p.stripe_budget_rps})
 }
 
-fn parse_json(raw: Option<&str>) -> Value {
-    raw.and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(Value::Null)
+/// Prints a driven run's verdict (JSON gets `extra`'s fields too) and exits
+/// non-zero when the check failed: `check` and `incidents rerun` both end so.
+pub(super) fn report_verdict(json_out: bool, run: &Run, extra: Value) {
+    let verdict = match run.status.as_str() {
+        "passed" => "passed",
+        "failed" => "failed",
+        _ => "pending",
+    };
+    let mut out = json!({"run_id": run.id, "verdict": verdict, "kind": run.kind,
+        "expected": stored_json(run.expected.as_deref()), "observed": stored_json(run.observed.as_deref()),
+        "user": run.app_user_id, "deploy_sha": run.deploy_sha, "summary": run.summary});
+    if let (Some(out), Value::Object(extra)) = (out.as_object_mut(), extra) {
+        out.extend(extra);
+    }
+    print(json_out, out, || {
+        format!(
+            "{verdict}{}  {}  ({})",
+            run.kind
+                .as_deref()
+                .map(|k| format!(" [{k}]"))
+                .unwrap_or_default(),
+            run.summary.as_deref().unwrap_or(""),
+            run.id
+        )
+    });
+    if verdict == "failed" {
+        std::process::exit(1);
+    }
 }
 
 pub async fn check(
@@ -175,28 +201,7 @@ pub async fn check(
         .context("the run vanished")?;
     app.inbox_stop.cancel();
     let _ = writer.await;
-    let verdict = match run.status.as_str() {
-        "passed" => "passed",
-        "failed" => "failed",
-        _ => "pending",
-    };
-    let out = json!({"run_id": run.id, "verdict": verdict, "kind": run.kind,
-        "expected": parse_json(run.expected.as_deref()), "observed": parse_json(run.observed.as_deref()),
-        "user": run.app_user_id, "deploy_sha": run.deploy_sha, "summary": run.summary});
-    print(json_out, out, || {
-        format!(
-            "{verdict}{}  {}  ({})",
-            run.kind
-                .as_deref()
-                .map(|k| format!(" [{k}]"))
-                .unwrap_or_default(),
-            run.summary.as_deref().unwrap_or(""),
-            run.id
-        )
-    });
-    if verdict == "failed" {
-        std::process::exit(1);
-    }
+    report_verdict(json_out, &run, json!({}));
     Ok(())
 }
 
