@@ -1,6 +1,8 @@
 //! The durable inbox: verified events stored with their work items in one
 //! short transaction (group commit), and the event log read back.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use super::{Store, StoreError, dispatch};
@@ -67,68 +69,12 @@ const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
     WHEN w.status = 'leased' THEN 'processing' WHEN w.attempts > 0 THEN 'failed'
     ELSE 'received' END";
 
-/// One statement per event: on PostgreSQL the fixed-shape statements measured
-/// faster than variable multi-row ones (prepared once, planned once).
-macro_rules! insert_batch_rows {
+/// SQLite: events in multi-row statements (conflicts skipped); the keys
+/// actually inserted.
+macro_rules! sqlite_insert_events {
     ($tx:expr, $batch:expr) => {{
-        let mut outcomes = Vec::with_capacity($batch.len());
-        for ev in $batch {
-            let inserted = sqlx::query(INSERT_EVENT)
-                .bind(&ev.project_id)
-                .bind(&ev.event_id)
-                .bind(&ev.event_type)
-                .bind(ev.livemode)
-                .bind(&ev.api_version)
-                .bind(ev.created)
-                .bind(&ev.customer_id)
-                .bind(ev.raw_body.as_ref())
-                .bind(&ev.ignored_reason)
-                .bind(ev.received_at)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-            if inserted == 1 {
-                if ev.ignored_reason.is_none() {
-                    sqlx::query(INSERT_WORK)
-                        .bind(&ev.project_id)
-                        .bind(&ev.event_id)
-                        .bind(ev.customer_id.as_deref().unwrap_or_default())
-                        .bind(ev.due_at)
-                        .bind(ev.received_at)
-                        .bind(ev.created)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-                outcomes.push(InsertOutcome::Stored);
-            } else {
-                let (received_at, status): (i64, Option<String>) = sqlx::query_as(DUPLICATE_STATE)
-                    .bind(&ev.project_id)
-                    .bind(&ev.event_id)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                let unfinished = matches!(status.as_deref(), Some("queued" | "leased"));
-                outcomes.push(InsertOutcome::Duplicate {
-                    unfinished,
-                    received_at,
-                });
-            }
-        }
-        $tx.commit().await?;
-        Ok::<_, sqlx::Error>(outcomes)
-    }};
-}
-
-/// Events per multi-row statement (bodies may be large; keep statements sane).
-const ROWS_PER_STATEMENT: usize = 64;
-
-/// Inserts a batch with a few multi-row statements instead of two per event:
-/// the events (conflicts skipped, inserted keys returned), then the work items
-/// of those inserted; only duplicates are looked up one by one.
-macro_rules! insert_batch {
-    ($tx:expr, $batch:expr) => {{
-        let batch: &[NewEvent] = $batch;
-        let mut stored: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut stored: HashSet<(String, String)> = HashSet::new();
+        for chunk in $batch.chunks(ROWS_PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO events (project_id, event_id, event_type, livemode, api_version, created,
                     customer_id, raw_body, ignored_reason, received_at) ",
@@ -149,22 +95,14 @@ macro_rules! insert_batch {
             let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *$tx).await?;
             stored.extend(rows);
         }
-        // The first occurrence of a key in the batch is the stored one.
-        let mut claimed: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-        let firsts: Vec<bool> = batch
-            .iter()
-            .map(|ev| {
-                stored.contains(&(ev.project_id.clone(), ev.event_id.clone()))
-                    && claimed.insert((ev.project_id.as_str(), ev.event_id.as_str()))
-            })
-            .collect();
-        let work: Vec<&NewEvent> = batch
-            .iter()
-            .zip(&firsts)
-            .filter(|(ev, first)| **first && ev.ignored_reason.is_none())
-            .map(|(ev, _)| ev)
-            .collect();
-        for chunk in work.chunks(ROWS_PER_STATEMENT) {
+        stored
+    }};
+}
+
+/// SQLite: the new events' work items in multi-row statements.
+macro_rules! sqlite_insert_work {
+    ($tx:expr, $work:expr) => {{
+        for chunk in $work.chunks(ROWS_PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO work_items (project_id, event_id, customer_id, status, run_after, created_at,
                     event_created) ",
@@ -180,6 +118,86 @@ macro_rules! insert_batch {
             });
             qb.build().execute(&mut *$tx).await?;
         }
+    }};
+}
+
+/// PostgreSQL: one fixed statement per event, prepared and planned once (a
+/// variable multi-row insert and a whole-batch `UNNEST` both measured
+/// slower there); the keys actually inserted.
+macro_rules! pg_insert_events {
+    ($tx:expr, $batch:expr) => {{
+        let mut stored: HashSet<(String, String)> = HashSet::new();
+        for ev in $batch {
+            let inserted = sqlx::query(INSERT_EVENT)
+                .bind(&ev.project_id)
+                .bind(&ev.event_id)
+                .bind(&ev.event_type)
+                .bind(ev.livemode)
+                .bind(&ev.api_version)
+                .bind(ev.created)
+                .bind(&ev.customer_id)
+                .bind(ev.raw_body.as_ref())
+                .bind(&ev.ignored_reason)
+                .bind(ev.received_at)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                stored.insert((ev.project_id.clone(), ev.event_id.clone()));
+            }
+        }
+        stored
+    }};
+}
+
+/// PostgreSQL: the new events' work items, one fixed statement each.
+macro_rules! pg_insert_work {
+    ($tx:expr, $work:expr) => {{
+        for ev in $work {
+            sqlx::query(INSERT_WORK)
+                .bind(&ev.project_id)
+                .bind(&ev.event_id)
+                .bind(ev.customer_id.as_deref().unwrap_or_default())
+                .bind(ev.due_at)
+                .bind(ev.received_at)
+                .bind(ev.created)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+/// Events per SQLite multi-row statement (bodies may be large; keep statements sane).
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Which events of a batch were stored: the first occurrence of each key
+/// the insert returned (a key sent twice in one batch is stored once).
+fn first_stored(batch: &[NewEvent], stored: &HashSet<(String, String)>) -> Vec<bool> {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    batch
+        .iter()
+        .map(|ev| {
+            stored.contains(&(ev.project_id.clone(), ev.event_id.clone()))
+                && seen.insert((ev.project_id.as_str(), ev.event_id.as_str()))
+        })
+        .collect()
+}
+
+/// Inserts a batch: the events (conflicts skipped, inserted keys kept), then
+/// the work items of those inserted; only duplicates are looked up one by
+/// one. `$events` and `$work` are the backend's insert steps.
+macro_rules! insert_batch {
+    ($tx:expr, $batch:expr, $events:ident, $work:ident) => {{
+        let batch: &[NewEvent] = $batch;
+        let stored = $events!($tx, batch);
+        let firsts = first_stored(batch, &stored);
+        let work: Vec<&NewEvent> = batch
+            .iter()
+            .zip(&firsts)
+            .filter(|(ev, first)| **first && ev.ignored_reason.is_none())
+            .map(|(ev, _)| ev)
+            .collect();
+        $work!($tx, work.as_slice());
         let mut outcomes = Vec::with_capacity(batch.len());
         for (ev, first) in batch.iter().zip(firsts) {
             if first {
@@ -192,7 +210,10 @@ macro_rules! insert_batch {
                 .fetch_one(&mut *$tx)
                 .await?;
             let unfinished = matches!(status.as_deref(), Some("queued" | "leased"));
-            outcomes.push(InsertOutcome::Duplicate { unfinished, received_at });
+            outcomes.push(InsertOutcome::Duplicate {
+                unfinished,
+                received_at,
+            });
         }
         $tx.commit().await?;
         Ok::<_, sqlx::Error>(outcomes)
@@ -212,11 +233,11 @@ impl Store {
             // fails half-way on a lock upgrade.
             Self::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                insert_batch!(tx, batch)?
+                insert_batch!(tx, batch, sqlite_insert_events, sqlite_insert_work)?
             }
             Self::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                insert_batch_rows!(tx, batch)?
+                insert_batch!(tx, batch, pg_insert_events, pg_insert_work)?
             }
         };
         Ok(outcomes)
