@@ -23,40 +23,43 @@ impl Store {
     pub async fn checkpoint_wal(&self, busy: Duration, idle: Duration, stop: CancellationToken) {
         let Self::Sqlite(pool) = self else { return };
         let options = pool.connect_options();
-        let mut conn = loop {
-            match SqliteConnection::connect_with(&options).await {
-                Ok(conn) => break conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the WAL checkpoint connection; will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(idle) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                }
-            }
-        };
+        // Opened at the first round, not at start-up: a short CLI command
+        // never pays for it.
+        let mut conn: Option<SqliteConnection> = None;
         let mut every = idle;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.cancelled() => break,
             }
+            every = idle;
+            if conn.is_none() {
+                match SqliteConnection::connect_with(&options).await {
+                    Ok(opened) => conn = Some(opened),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open the WAL checkpoint connection; will retry");
+                        continue;
+                    }
+                }
+            }
+            let Some(conn) = conn.as_mut() else { continue };
             let done: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut conn)
+                .fetch_one(conn)
                 .await;
             match done {
                 Ok((_, log, copied)) => {
                     tracing::trace!(wal_pages = log, copied, "wal checkpoint");
-                    every = if copied > 0 { busy } else { idle };
+                    if copied > 0 {
+                        every = busy;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "wal checkpoint failed");
-                    every = idle;
-                }
+                Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
             }
         }
         // Closed before the pool, so the pool's last connection can
         // checkpoint and remove the WAL on shutdown.
-        let _ = conn.close().await;
+        if let Some(conn) = conn {
+            let _ = conn.close().await;
+        }
     }
 }
