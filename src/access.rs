@@ -2,11 +2,14 @@
 //! (expected) and what the app says the customer can use (observed).
 //! Pure types and functions, no I/O (SPEC §4).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use serde::{Deserialize, Serialize};
 
-use crate::stripe::model::SubscriptionItem;
+use crate::domain::SubscriptionItem;
 
 /// What a plan-map rule matches on a subscription item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,8 +63,8 @@ pub struct SubscriptionView {
     pub cancel_at_period_end: bool,
     /// Unix seconds.
     pub current_period_end: Option<i64>,
-    /// Unix seconds of the first failed payment of the current `past_due`
-    /// spell (when ParityRail first saw it past due, or the failed invoice's time).
+    /// Unix seconds of the first failed payment of the unpaid latest
+    /// invoice, as Stripe records it (SPEC §4); `None` when unknown.
     pub past_due_since: Option<i64>,
     pub items: Vec<SubscriptionItem>,
 }
@@ -80,7 +83,8 @@ pub struct Access {
 pub struct ExpectedAccess {
     #[serde(flatten)]
     pub access: Access,
-    /// Rank of `access.plan` in the plan map, when it has one.
+    /// Rank of `access.plan` in the plan map, when it has one (evidence;
+    /// plans are ordered by [`PlanMap::order`]).
     pub plan_rank: Option<i64>,
     /// Ids of the subscriptions that grant access, sorted.
     pub granting: Vec<String>,
@@ -98,7 +102,7 @@ pub struct ObservedAccess {
 
 impl PlanMap {
     /// The rank of `plan` in this map (the highest, should rules disagree),
-    /// or `None` when no rule grants it. Feeds [`crate::compare::compare`].
+    /// or `None` when no rule grants it.
     pub fn rank_of(&self, plan: &str) -> Option<i64> {
         self.rules
             .iter()
@@ -106,6 +110,58 @@ impl PlanMap {
             .map(|r| r.rank)
             .max()
     }
+
+    /// How plan `a` compares with plan `b` (SPEC §4): by rank when their
+    /// ranks differ; otherwise (no `--rank` given, or equal ranks) the plan
+    /// whose features and limits contain the other's is the higher one.
+    /// `None` when they are incomparable: neither contains the other, or
+    /// the map does not know one of them.
+    pub fn order(&self, a: &str, b: &str) -> Option<Ordering> {
+        if a == b {
+            return Some(Ordering::Equal);
+        }
+        let (ra, rb) = (self.rank_of(a)?, self.rank_of(b)?);
+        if ra != rb {
+            return Some(ra.cmp(&rb));
+        }
+        let (ga, gb) = (self.grants(a), self.grants(b));
+        match (contains(&gb, &ga), contains(&ga, &gb)) {
+            (true, false) => Some(Ordering::Less),
+            (false, true) => Some(Ordering::Greater),
+            // Equal grants under two names, or neither within the other.
+            _ => None,
+        }
+    }
+
+    /// What the rules of `plan` grant together: their features, and per
+    /// limit the largest value.
+    fn grants(&self, plan: &str) -> Grants {
+        let mut grants = Grants::default();
+        for rule in self.rules.iter().filter(|r| r.plan == plan) {
+            grants.features.extend(rule.features.iter().cloned());
+            for (name, &value) in &rule.limits {
+                let limit = grants.limits.entry(name.clone()).or_insert(value);
+                *limit = (*limit).max(value);
+            }
+        }
+        grants
+    }
+}
+
+#[derive(Default)]
+struct Grants {
+    features: BTreeSet<String>,
+    limits: BTreeMap<String, i64>,
+}
+
+/// Whether `outer` grants everything `inner` does: every feature, and
+/// every limit at least as large.
+fn contains(outer: &Grants, inner: &Grants) -> bool {
+    inner.features.is_subset(&outer.features)
+        && inner
+            .limits
+            .iter()
+            .all(|(name, v)| outer.limits.get(name).is_some_and(|o| o >= v))
 }
 
 impl Selector {

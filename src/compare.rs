@@ -8,7 +8,32 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{ExpectedAccess, ObservedAccess};
+use crate::access::{ExpectedAccess, ObservedAccess, PlanMap};
+
+/// Orders two plans: how `a` compares with `b`, `None` when incomparable.
+pub trait PlanOrder {
+    fn order(&self, a: &str, b: &str) -> Option<Ordering>;
+}
+
+impl PlanOrder for &PlanMap {
+    fn order(&self, a: &str, b: &str) -> Option<Ordering> {
+        PlanMap::order(self, a, b)
+    }
+}
+
+/// Ranks alone (tests and callers without a plan map): equal ranks and
+/// unranked plans are incomparable.
+impl<F: Fn(&str) -> Option<i64>> PlanOrder for F {
+    fn order(&self, a: &str, b: &str) -> Option<Ordering> {
+        if a == b {
+            return Some(Ordering::Equal);
+        }
+        self(a)
+            .zip(self(b))
+            .map(|(x, y)| x.cmp(&y))
+            .filter(|o| o.is_ne())
+    }
+}
 
 /// The direction of a mismatch, and so the incident kind it opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,6 +103,16 @@ pub enum Difference {
 }
 
 impl Difference {
+    /// Whether this is the plan's difference (at most one per verdict).
+    pub fn is_plan(&self) -> bool {
+        matches!(
+            self,
+            Difference::PlanLower { .. }
+                | Difference::PlanHigher { .. }
+                | Difference::PlanDiffers { .. }
+        )
+    }
+
     /// Which incident kind this difference belongs to.
     pub fn kind(&self) -> MismatchKind {
         match self {
@@ -172,7 +207,15 @@ impl Verdict {
 
     /// The incident kinds this verdict opens, each once, `unfulfilled` first
     /// (a customer owed access matters more than a leak).
+    ///
+    /// A plan difference decides alone (SPEC §4): one mismatch is one
+    /// incident, `unpaid_access` when the app's plan is higher, `unfulfilled`
+    /// when it is lower or the two are incomparable; the feature and limit
+    /// differences that come with the other plan stay in the evidence.
     pub fn kinds(&self) -> Vec<MismatchKind> {
+        if let Some(plan) = self.differences.iter().find(|d| d.is_plan()) {
+            return vec![plan.kind()];
+        }
         let kinds: BTreeSet<MismatchKind> = self.differences.iter().map(Difference::kind).collect();
         kinds.into_iter().collect()
     }
@@ -191,7 +234,8 @@ impl Verdict {
 
 /// Compares what Stripe says was paid with what the app reports (SPEC §6).
 ///
-/// `rank_of` ranks the observed plan (usually [`crate::access::PlanMap::rank_of`]).
+/// `plans` orders the paid and the observed plan (the project's
+/// [`PlanMap`], or ranks alone).
 /// Access itself is decided first: when either side has none, only that one
 /// difference is reported — listing every feature of a plan that should not
 /// exist at all would bury the point, and an inactive answer's leftover plan
@@ -199,7 +243,7 @@ impl Verdict {
 pub fn compare(
     expected: &ExpectedAccess,
     observed: &ObservedAccess,
-    rank_of: impl Fn(&str) -> Option<i64>,
+    plans: impl PlanOrder,
 ) -> Verdict {
     let has_access = observed.found && observed.access.active;
     let differences = match (expected.access.active, has_access) {
@@ -208,7 +252,7 @@ pub fn compare(
         (true, false) => vec![Difference::AccessMissing],
         (true, true) => {
             let mut out = Vec::new();
-            out.extend(compare_plan(expected, observed, rank_of));
+            out.extend(compare_plan(expected, observed, &plans));
             compare_features(expected, observed, &mut out);
             compare_limits(expected, observed, &mut out);
             out
@@ -220,7 +264,7 @@ pub fn compare(
 fn compare_plan(
     expected: &ExpectedAccess,
     observed: &ObservedAccess,
-    rank_of: impl Fn(&str) -> Option<i64>,
+    plans: &impl PlanOrder,
 ) -> Option<Difference> {
     match (&expected.access.plan, &observed.access.plan) {
         (None, None) => None,
@@ -233,26 +277,20 @@ fn compare_plan(
             expected: None,
             observed: o.clone(),
         }),
-        (Some(e), Some(o)) => {
-            // The derivation always sets `plan_rank` with `plan`; fall back
-            // to `rank_of` for expectations built elsewhere.
-            let expected_rank = expected.plan_rank.or_else(|| rank_of(e));
-            let ordering = expected_rank.zip(rank_of(o)).map(|(er, or)| or.cmp(&er));
-            Some(match ordering {
-                Some(Ordering::Less) => Difference::PlanLower {
-                    expected: e.clone(),
-                    observed: Some(o.clone()),
-                },
-                Some(Ordering::Greater) => Difference::PlanHigher {
-                    expected: Some(e.clone()),
-                    observed: o.clone(),
-                },
-                Some(Ordering::Equal) | None => Difference::PlanDiffers {
-                    expected: e.clone(),
-                    observed: o.clone(),
-                },
-            })
-        }
+        (Some(e), Some(o)) => Some(match plans.order(o, e) {
+            Some(Ordering::Less) => Difference::PlanLower {
+                expected: e.clone(),
+                observed: Some(o.clone()),
+            },
+            Some(Ordering::Greater) => Difference::PlanHigher {
+                expected: Some(e.clone()),
+                observed: o.clone(),
+            },
+            Some(Ordering::Equal) | None => Difference::PlanDiffers {
+                expected: e.clone(),
+                observed: o.clone(),
+            },
+        }),
     }
 }
 

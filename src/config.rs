@@ -93,8 +93,15 @@ pub struct Config {
     /// `PARITYRAIL_RETRY_SCHEDULE`: seconds between attempts, comma separated;
     /// an item that fails once more than the schedule is long is dead-lettered.
     pub retry_schedule: Vec<Duration>,
-    /// `PARITYRAIL_LEASE_SECS`: how long a claimed work item stays locked.
+    /// `PARITYRAIL_LEASE_SECS`: how long a claimed work item or run stays
+    /// locked without a renewal (its holder renews every third of it).
     pub lease: Duration,
+    /// `PARITYRAIL_HEADER_READ_TIMEOUT_SECS`: how long a client may take to
+    /// send its request headers (default 10 s).
+    pub header_read_timeout: Duration,
+    /// `PARITYRAIL_BODY_READ_TIMEOUT_SECS`: how long a client may take to
+    /// send a request body (default 30 s).
+    pub body_read_timeout: Duration,
     /// How often idle workers look for due work even without a wake-up.
     pub poll_interval: Duration,
     /// `PARITYRAIL_COALESCE_MS`: how long a new event's work waits before it
@@ -171,7 +178,9 @@ impl Config {
             stripe_api_base,
             workers,
             retry_schedule,
-            lease: Duration::from_secs(parse_num(&get, "PARITYRAIL_LEASE_SECS", 60)?),
+            lease: parse_secs(&get, "PARITYRAIL_LEASE_SECS", 60.0)?,
+            header_read_timeout: parse_secs(&get, "PARITYRAIL_HEADER_READ_TIMEOUT_SECS", 10.0)?,
+            body_read_timeout: parse_secs(&get, "PARITYRAIL_BODY_READ_TIMEOUT_SECS", 30.0)?,
             poll_interval: Duration::from_millis(parse_num(&get, "PARITYRAIL_POLL_MS", 500)?),
             coalesce: Duration::from_millis(parse_num(&get, "PARITYRAIL_COALESCE_MS", 1000)?),
             lag_sweep_interval: Duration::from_millis(parse_num(
@@ -208,6 +217,31 @@ fn parse_num<T: std::str::FromStr>(
             message: format!("{raw:?} is not a whole number"),
         }),
     }
+}
+
+/// Seconds (fractions allowed), more than zero.
+fn parse_secs(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+) -> Result<Duration, ConfigError> {
+    let secs = match get(name) {
+        None => default,
+        Some(raw) => raw
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| ConfigError::Invalid {
+                name,
+                message: format!("{raw:?} is not a number of seconds"),
+            })?,
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err(ConfigError::Invalid {
+            name,
+            message: "must be more than 0 and at most 86400 seconds".into(),
+        });
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn parse_schedule(raw: &str) -> Result<Vec<Duration>, ConfigError> {

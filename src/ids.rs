@@ -40,6 +40,32 @@ impl fmt::Display for ProjectId {
     }
 }
 
+/// A Stripe customer id: `cus_` and ASCII letters and digits, at most 255
+/// characters. Parsed at every edge (webhook payloads, the API, the CLI,
+/// Stripe pages, the app's `/list`) before it reaches a Stripe URL, so no
+/// path segment or query can be smuggled in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct CustomerId(String);
+
+impl CustomerId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let rest = raw.strip_prefix("cus_")?;
+        (!rest.is_empty() && raw.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .then(|| Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// 20 random base32 characters, the body of every generated id.
 pub fn random_id() -> String {
     random_base32(20)
@@ -84,5 +110,24 @@ mod tests {
         ] {
             assert_eq!(ProjectId::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn customer_ids_are_cus_and_alphanumerics() {
+        assert!(CustomerId::parse("cus_QXg1o8vcGmoR32").is_some());
+        for bad in [
+            "",
+            "cus_",
+            "cus",
+            "CUS_abc",
+            "cus_abc/../../v1/charges",
+            "cus_abc?expand[]=x",
+            "cus_a b",
+            "cus_é",
+            "sub_abc",
+        ] {
+            assert_eq!(CustomerId::parse(bad), None, "{bad}");
+        }
+        assert!(CustomerId::parse(&format!("cus_{}", "a".repeat(300))).is_none());
     }
 }

@@ -1,38 +1,47 @@
 //! ParityRail proves every Stripe customer has exactly the access they paid for.
 //!
-//! The tree follows the data:
+//! The tree follows the data, each layer using only those below it:
 //!
 //! ```text
 //! ingress (verify signature → durable inbox, group commit)
-//!   → worker (claim with a lease → Stripe snapshot → normalized state)
-//!   → store (the only SQL: SQLite or PostgreSQL)
-//!   → web (HTTP surface) / cli (commands)
+//!   → worker (claim with a lease → Stripe snapshot → state + check, one commit)
+//!   → check (expected access → app probe → compare → verdict, fenced)
+//!   → scan (the daily pass over every customer)
+//!   → usecase (what the faces may do: setup, checks, events, incidents, scans, tokens)
+//!   → web (webhooks, /api/v1, cron) / cli (commands)
 //! ```
 //!
-//! `config` loads settings, `crypto` seals secrets at rest, `stripe` holds
-//! the event parser and the API client, `app` wires it together.
+//! Beneath them: `domain` (statuses, kinds, records), `access` and `compare`
+//! (pure), `store` (the only SQL: SQLite or PostgreSQL), `stripe` and
+//! `probe` (outbound clients), `vault` (secrets at rest), `clock`, `backoff`
+//! and `lease`; `context` holds the shared services and their lifecycle,
+//! `app` runs `serve`.
 
 pub mod access;
 pub mod app;
+pub mod backoff;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod compare;
 pub mod config;
+pub mod context;
 pub mod crypto;
+pub mod domain;
 pub mod ids;
-pub mod incidents;
 pub mod ingress;
+pub mod lease;
 pub mod probe;
 pub mod scan;
-pub mod setup;
 pub mod store;
 pub mod stripe;
-pub mod tokens;
+pub mod usecase;
+pub mod vault;
 pub mod views;
 pub mod web;
 pub mod worker;
 
-pub use app::App;
+pub use context::App;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {

@@ -25,6 +25,8 @@ async fn main() -> std::process::ExitCode {
     }
     match parityrail::cli::execute(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The failed verdict is the output; nothing more to say.
+        Err(err) if err.is::<parityrail::cli::CheckFailed>() => std::process::ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

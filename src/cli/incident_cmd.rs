@@ -1,17 +1,11 @@
 //! `parityrail incidents …`: list, and the actions of SPEC §6 (acknowledge,
 //! resolve, rerun, reconcile, export), shared with the API.
 
-use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{find, open, print, setup_cmd};
-use crate::{
-    App,
-    config::Config,
-    incidents::{self, incident_json},
-    store::IncidentStatus,
-};
+use super::{find, print, rfc3339, setup_cmd};
+use crate::{App, domain::IncidentStatus, usecase::incidents};
 
 #[derive(Subcommand, Debug)]
 pub enum IncidentsCommand {
@@ -46,12 +40,30 @@ pub enum IncidentsCommand {
     },
 }
 
-pub async fn run(json_out: bool, config: Config, cmd: IncidentsCommand) -> anyhow::Result<()> {
+pub async fn run(json_out: bool, app: &App, cmd: IncidentsCommand) -> anyhow::Result<()> {
     match cmd {
         IncidentsCommand::List { project } => {
-            let store = open(&config).await?;
-            let project = find(&store, &project).await?;
-            setup_cmd::incidents_list(json_out, &store, &project).await
+            let project = find(app, &project).await?;
+            let list = incidents::list(app, &project).await?;
+            let rows: Vec<_> = list.iter().map(|i| i.json()).collect();
+            print(json_out, json!(rows), || {
+                list.iter()
+                    .map(|v| {
+                        let i = &v.incident;
+                        format!(
+                            "{}  {:<18} {:<12} {:<22} x{}  last {}",
+                            i.id,
+                            i.kind.as_str(),
+                            i.status.as_str(),
+                            i.customer_id,
+                            i.count,
+                            rfc3339(i.last_seen)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
         }
         IncidentsCommand::Ack {
             project,
@@ -59,7 +71,7 @@ pub async fn run(json_out: bool, config: Config, cmd: IncidentsCommand) -> anyho
         } => {
             set_status(
                 json_out,
-                &config,
+                app,
                 &project,
                 &incident_id,
                 IncidentStatus::Acknowledged,
@@ -72,7 +84,7 @@ pub async fn run(json_out: bool, config: Config, cmd: IncidentsCommand) -> anyho
         } => {
             set_status(
                 json_out,
-                &config,
+                app,
                 &project,
                 &incident_id,
                 IncidentStatus::Resolved,
@@ -83,9 +95,8 @@ pub async fn run(json_out: bool, config: Config, cmd: IncidentsCommand) -> anyho
             project,
             incident_id,
         } => {
-            let store = open(&config).await?;
-            let project = find(&store, &project).await?;
-            let evidence = incidents::export(&store, &project.id, &incident_id).await?;
+            let project = find(app, &project).await?;
+            let evidence = incidents::export(app, &project, &incident_id).await?;
             if json_out {
                 println!("{evidence}");
             } else {
@@ -96,42 +107,38 @@ pub async fn run(json_out: bool, config: Config, cmd: IncidentsCommand) -> anyho
         IncidentsCommand::Rerun {
             project,
             incident_id,
-        } => rerun(json_out, config, &project, &incident_id).await,
+        } => rerun(json_out, app, &project, &incident_id).await,
         IncidentsCommand::Reconcile {
             project,
             incident_id,
         } => {
-            let (app, writer) = App::start(config).await?;
-            let result = async {
-                let project = find(&app.store, &project).await?;
-                let status = incidents::reconcile(&app, &project.id, &incident_id).await?;
-                print(
-                    json_out,
-                    json!({"incident": incident_id, "reconciled": true, "app_status": status}),
-                    || format!("reconcile hook accepted {incident_id} (HTTP {status}); rerun to confirm"),
-                );
-                anyhow::Ok(())
-            }
-            .await;
-            app.inbox_stop.cancel();
-            let _ = writer.await;
-            result
+            let project = find(app, &project).await?;
+            let status = incidents::reconcile(app, &project, &incident_id).await?;
+            print(
+                json_out,
+                json!({"incident": incident_id, "reconciled": true, "app_status": status}),
+                || {
+                    format!(
+                        "reconcile hook accepted {incident_id} (HTTP {status}); rerun to confirm"
+                    )
+                },
+            );
+            Ok(())
         }
     }
 }
 
 async fn set_status(
     json_out: bool,
-    config: &Config,
+    app: &App,
     project: &str,
     incident_id: &str,
     status: IncidentStatus,
 ) -> anyhow::Result<()> {
-    let store = open(config).await?;
-    let project = find(&store, project).await?;
-    let incident = incidents::set_status(&store, &project.id, incident_id, status).await?;
-    print(json_out, incident_json(&store, &incident).await?, || {
-        format!("{} {}", incident.id, incident.status)
+    let project = find(app, project).await?;
+    let view = incidents::set_status(app, &project, incident_id, status).await?;
+    print(json_out, view.json(), || {
+        format!("{} {}", view.incident.id, view.incident.status)
     });
     Ok(())
 }
@@ -139,27 +146,13 @@ async fn set_status(
 /// Like `parityrail check`: drives the rerun to its verdict here (a running
 /// `serve` may take it instead; its lease keeps the two from overlapping),
 /// prints it, and exits non-zero when the check failed.
-async fn rerun(
-    json_out: bool,
-    config: Config,
-    project: &str,
-    incident_id: &str,
-) -> anyhow::Result<()> {
-    let (app, writer) = App::start(config).await?;
-    let result = async {
-        let project = find(&app.store, project).await?;
-        let (incident, run_id, created) = incidents::rerun(&app, &project.id, incident_id).await?;
-        let run = crate::check::drive(&app, &run_id, std::time::Duration::from_secs(60))
-            .await?
-            .context("the run vanished")?;
-        anyhow::Ok((incident, run, created))
-    }
-    .await;
-    app.inbox_stop.cancel();
-    let _ = writer.await;
-    let (incident, run, created) = result?;
+async fn rerun(json_out: bool, app: &App, project: &str, incident_id: &str) -> anyhow::Result<()> {
+    let project = find(app, project).await?;
+    let (incident, run_id, created) = incidents::rerun(app, &project, incident_id).await?;
+    let run = crate::usecase::checks::drive(app, &run_id, std::time::Duration::from_secs(60))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the run vanished"))?;
     let extra =
         json!({"created": created, "incident": incident.id, "customer": incident.customer_id});
-    setup_cmd::report_verdict(json_out, &run, extra);
-    Ok(())
+    setup_cmd::report_verdict(json_out, &run, extra)
 }

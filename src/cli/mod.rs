@@ -1,10 +1,9 @@
 //! The `parityrail` command line (SPEC §8). Every command reads `DATABASE_URL`
 //! and the other settings; `--json` makes output machine-readable; errors go
-//! to stderr with a non-zero exit.
+//! to stderr with a non-zero exit. Commands parse, call a use case, render.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -12,18 +11,19 @@ use tokio_util::sync::CancellationToken;
 mod incident_cmd;
 mod scan_cmd;
 mod setup_cmd;
+mod stripe_cmd;
 mod token_cmd;
 
 pub use incident_cmd::IncidentsCommand;
+pub use stripe_cmd::StripeCommand;
 pub use token_cmd::TokenCommand;
 
 use crate::{
-    app,
-    config::{Config, Secret},
+    App, app,
+    config::Config,
     crypto::MasterKey,
-    setup::{self, ConnectRequest},
-    store::{NewProject, Project, ProjectMode, Store},
-    stripe::StripeClient,
+    domain::{Project, ProjectMode},
+    usecase::{events, projects},
 };
 
 #[derive(Parser, Debug)]
@@ -114,7 +114,9 @@ pub struct PlanSetArgs {
     pub lookup_key: Option<String>,
     #[arg(long)]
     pub plan: String,
-    /// Plan order: higher is a higher plan (tells an upgrade from a downgrade).
+    /// Plan order: higher is a higher plan (tells an upgrade from a
+    /// downgrade). Without ranks, a plan whose features and limits contain
+    /// another's is the higher one.
     #[arg(long, default_value_t = 0)]
     pub rank: i64,
     #[arg(long = "feature")]
@@ -167,27 +169,6 @@ pub struct ConfigArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum StripeCommand {
-    /// Store the API key and webhook signing secrets ("Test & connect").
-    Connect(ConnectArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ConnectArgs {
-    /// Project id or name.
-    pub project: String,
-    /// Secret (sk_…) or restricted (rk_…) key.
-    #[arg(long)]
-    pub api_key: String,
-    /// Webhook signing secret (whsec_…); repeat during a secret roll.
-    #[arg(long = "webhook-secret")]
-    pub webhook_secrets: Vec<String>,
-    /// Store without checking the key against Stripe.
-    #[arg(long)]
-    pub no_verify: bool,
-}
-
-#[derive(Subcommand, Debug)]
 pub enum EventsCommand {
     /// Newest events first.
     List {
@@ -195,11 +176,17 @@ pub enum EventsCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Process a stored event again.
+    /// Process a stored event again: Stripe is re-read and a new check runs.
     Replay { project: String, event_id: String },
 }
 
-/// Runs the parsed command; `Err` is printed to stderr by `main`.
+/// A check that ran and failed: the verdict is printed, the exit is 1.
+#[derive(Debug, thiserror::Error)]
+#[error("the check failed")]
+pub struct CheckFailed;
+
+/// Runs the parsed command; `Err` is printed to stderr by `main` (except
+/// [`CheckFailed`], whose verdict was already printed).
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Keygen = cli.command {
         let key = MasterKey::generate_hex();
@@ -207,77 +194,91 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
-    match cli.command {
-        Command::Keygen => unreachable!("handled above"),
-        Command::Serve => {
-            let shutdown = CancellationToken::new();
-            let on_signal = shutdown.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::info!("shutting down");
-                on_signal.cancel();
-            });
-            app::run(config, shutdown).await
+    if let Command::Serve = cli.command {
+        let shutdown = CancellationToken::new();
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            on_signal.cancel();
+        });
+        return app::run(config, shutdown).await;
+    }
+    let app = App::open(config).await?;
+    let result = dispatch(cli.json, &app, cli.command).await;
+    app.shutdown().await;
+    result.map_err(name_flags)
+}
+
+/// A setup error names its field; on the command line that is a flag.
+fn name_flags(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<projects::SetupError>() {
+        Some(projects::SetupError::Invalid { field, message }) => {
+            anyhow::anyhow!("--{}: {message}", field.replace('_', "-"))
         }
+        _ => err,
+    }
+}
+
+async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Keygen | Command::Serve => unreachable!("handled before"),
         Command::Migrate => {
-            let store = open(&config).await?;
+            let backend = app.store.backend_name();
             print(
-                cli.json,
-                json!({"migrated": true, "backend": store.backend_name()}),
-                || format!("migrations applied ({})", store.backend_name()),
+                json_out,
+                json!({"migrated": true, "backend": backend}),
+                || format!("migrations applied ({backend})"),
             );
             Ok(())
         }
-        Command::Project(cmd) => project(cli.json, &open(&config).await?, cmd).await,
-        Command::Stripe(StripeCommand::Connect(args)) => connect(cli.json, &config, args).await,
-        Command::Events(cmd) => events(cli.json, &open(&config).await?, cmd).await,
+        Command::Project(cmd) => project(json_out, app, cmd).await,
+        Command::Stripe(cmd) => stripe_cmd::run(json_out, app, cmd).await,
+        Command::Events(cmd) => events_cmd(json_out, app, cmd).await,
         Command::Probe(ProbeCommand::Set {
             project,
             url,
             secret,
             reconcile_url,
-        }) => setup_cmd::probe_set(cli.json, &config, &project, &url, &secret, reconcile_url).await,
-        Command::Plan(PlanCommand::Set(args)) => setup_cmd::plan_set(cli.json, &config, args).await,
-        Command::Scan { project } => scan_cmd::scan(cli.json, config, &project).await,
-        Command::Check { project, customer } => {
-            setup_cmd::check(cli.json, config, &project, &customer).await
+        }) => {
+            setup_cmd::probe_set(
+                json_out,
+                app,
+                &project,
+                &url,
+                &secret,
+                reconcile_url.as_deref(),
+            )
+            .await
         }
-        Command::Incidents(cmd) => incident_cmd::run(cli.json, config, cmd).await,
-        Command::Token(cmd) => token_cmd::run(cli.json, &open(&config).await?, cmd).await,
+        Command::Plan(PlanCommand::Set(args)) => setup_cmd::plan_set(json_out, app, args).await,
+        Command::Scan { project } => scan_cmd::scan(json_out, app, &project).await,
+        Command::Check { project, customer } => {
+            setup_cmd::check(json_out, app, &project, &customer).await
+        }
+        Command::Incidents(cmd) => incident_cmd::run(json_out, app, cmd).await,
+        Command::Token(cmd) => token_cmd::run(json_out, app, cmd).await,
     }
 }
 
-pub(crate) async fn open(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database).await?;
-    store.migrate().await?;
-    Ok(store)
+pub(crate) async fn find(app: &App, id_or_name: &str) -> anyhow::Result<Project> {
+    Ok(projects::find(app, id_or_name).await?)
 }
 
-pub(crate) async fn find(store: &Store, id_or_name: &str) -> anyhow::Result<Project> {
-    store
-        .find_project(id_or_name)
-        .await?
-        .with_context(|| format!("no project {id_or_name:?} (see `parityrail project list`)"))
-}
-
-async fn project(json_out: bool, store: &Store, cmd: ProjectCommand) -> anyhow::Result<()> {
+async fn project(json_out: bool, app: &App, cmd: ProjectCommand) -> anyhow::Result<()> {
     match cmd {
         ProjectCommand::Create { name, mode } => {
-            let name = name.trim().to_string();
-            if name.is_empty() || name.chars().count() > 100 {
-                bail!("--name must be 1 to 100 characters");
-            }
             let mode = ProjectMode::parse(&mode).expect("clap restricts the values");
-            let p = store.create_project(&NewProject { name, mode }).await?;
+            let p = projects::create(app, &name, mode).await?;
             print(
                 json_out,
                 json!({"id": p.id, "name": p.name, "mode": p.mode}),
                 || p.id.to_string(),
             );
         }
-        ProjectCommand::Config(args) => setup_cmd::config(json_out, store, args).await?,
+        ProjectCommand::Config(args) => setup_cmd::config(json_out, app, args).await?,
         ProjectCommand::List => {
-            let projects = store.list_projects().await?;
+            let projects = projects::list(app).await?;
             let rows: Vec<_> = projects
                 .iter()
                 .map(|p| {
@@ -297,55 +298,11 @@ async fn project(json_out: bool, store: &Store, cmd: ProjectCommand) -> anyhow::
     Ok(())
 }
 
-async fn connect(json_out: bool, config: &Config, args: ConnectArgs) -> anyhow::Result<()> {
-    let master = config.master_key.as_ref().context(
-        "PARITYRAIL_MASTER_KEY is required to store secrets (generate one with `parityrail keygen`)",
-    )?;
-    let store = open(config).await?;
-    app::check_master_key(&store, Some(master), false).await?;
-    let project = find(&store, &args.project).await?;
-    let stripe = StripeClient::new(&config.stripe_api_base);
-    let request = ConnectRequest {
-        api_key: Secret::new(args.api_key.trim()),
-        webhook_secrets: args
-            .webhook_secrets
-            .iter()
-            .map(|s| Secret::new(s.trim()))
-            .collect(),
-        verify: !args.no_verify,
-    };
-    let connected = setup::connect_stripe(&store, &stripe, master, &project, request).await?;
-    let webhook_url = format!("{}/api/webhooks/stripe/{}", config.public_url, project.id);
-    print(
-        json_out,
-        json!({"project": project.id, "mode": connected.mode, "account_id": connected.account_id,
-            "api_key_last4": connected.api_key_last4,
-            "webhook_secrets": connected.webhook_secret_last4.len(),
-            "webhook_url": webhook_url, "verified": !args.no_verify}),
-        || {
-            format!(
-                "Stripe connected: {} key ending in {}{}, {} signing secret(s)\nWebhook endpoint: {webhook_url}",
-                connected.mode.as_str(),
-                connected.api_key_last4,
-                connected
-                    .account_id
-                    .as_deref()
-                    .map(|a| format!(" (account {a})"))
-                    .unwrap_or_default(),
-                connected.webhook_secret_last4.len()
-            )
-        },
-    );
-    Ok(())
-}
-
-async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Result<()> {
+async fn events_cmd(json_out: bool, app: &App, cmd: EventsCommand) -> anyhow::Result<()> {
     match cmd {
         EventsCommand::List { project, limit } => {
-            let project = find(store, &project).await?;
-            let events = store
-                .list_events(project.id.as_str(), limit.clamp(1, 10_000))
-                .await?;
+            let project = find(app, &project).await?;
+            let events = events::list(app, &project, limit).await?;
             let rows: Vec<_> = events.iter().map(crate::views::event_json).collect();
             print(json_out, json!(rows), || {
                 events
@@ -355,7 +312,7 @@ async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Re
                             "{}  {:<48} {:<10} {}",
                             e.event_id,
                             e.event_type,
-                            e.status,
+                            e.status.as_str(),
                             e.reason.as_deref().unwrap_or("")
                         )
                     })
@@ -364,19 +321,16 @@ async fn events(json_out: bool, store: &Store, cmd: EventsCommand) -> anyhow::Re
             });
         }
         EventsCommand::Replay { project, event_id } => {
-            let project = find(store, &project).await?;
-            if !store
-                .replay_event(project.id.as_str(), &event_id, crate::now_ms())
-                .await?
-            {
-                bail!(
-                    "no replayable event {event_id:?} in {} (unknown, ignored, or being processed now)",
-                    project.id
-                );
-            }
-            print(json_out, json!({"replayed": event_id}), || {
-                format!("{event_id} queued again")
-            });
+            let project = find(app, &project).await?;
+            let replayed = events::replay(app, &project, &event_id).await?;
+            print(
+                json_out,
+                json!({"replayed": event_id, "run_id": replayed.run_id}),
+                || match &replayed.run_id {
+                    Some(run) => format!("{event_id} queued again; its check will be {run}"),
+                    None => format!("{event_id} queued again (no app probe: nothing to check)"),
+                },
+            );
         }
     }
     Ok(())

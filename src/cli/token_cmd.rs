@@ -6,7 +6,11 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{find, print, rfc3339};
-use crate::store::{ApiToken, Role, Store};
+use crate::{
+    App,
+    domain::{ApiToken, Role},
+    usecase::tokens,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -37,19 +41,19 @@ fn token_json(t: &ApiToken) -> serde_json::Value {
         "created_at": rfc3339(t.created_at), "revoked_at": t.revoked_at.map(rfc3339)})
 }
 
-pub async fn run(json_out: bool, store: &Store, cmd: TokenCommand) -> anyhow::Result<()> {
+pub async fn run(json_out: bool, app: &App, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create { project, role } => {
             let role = Role::parse(&role).expect("clap restricts the values");
-            let project = find(store, &project).await?;
-            let issued = crate::tokens::issue(store, &project.id, role).await?;
+            let project = find(app, &project).await?;
+            let issued = tokens::issue(app, &project, role).await?;
             let mut out = token_json(&issued.record);
             out["token"] = json!(issued.token.expose());
             print(json_out, out, || issued.token.expose().to_string());
         }
         TokenCommand::List { project } => {
-            let project = find(store, &project).await?;
-            let tokens = store.list_api_tokens(&project.id).await?;
+            let project = find(app, &project).await?;
+            let tokens = tokens::list(app, &project).await?;
             print(json_out, tokens.iter().map(token_json).collect(), || {
                 tokens
                     .iter()
@@ -69,11 +73,8 @@ pub async fn run(json_out: bool, store: &Store, cmd: TokenCommand) -> anyhow::Re
             });
         }
         TokenCommand::Revoke { project, token_id } => {
-            let project = find(store, &project).await?;
-            let Some(token) = store
-                .revoke_api_token(&project.id, token_id.trim(), crate::now_ms())
-                .await?
-            else {
+            let project = find(app, &project).await?;
+            let Some(token) = tokens::revoke(app, &project, &token_id).await? else {
                 bail!(
                     "no token {token_id:?} in {} (see `parityrail token list --project {}`)",
                     project.id,

@@ -1,7 +1,12 @@
 //! Projects as the webhook endpoint needs them: mode and decrypted signing
-//! secrets, cached briefly so the hot path does not touch the database.
-//! A miss or a signature that matches no cached secret reloads once, so a
-//! secret added from the CLI works on its first delivery.
+//! secrets, cached so the hot path does not touch the database.
+//!
+//! The cache is invalidated when this process changes a project's secrets.
+//! Another process (the CLI beside a running server) is caught by the
+//! refresh on a miss: a signature that matches no cached secret reloads the
+//! project — at most once per [`MISS_RELOAD_EVERY`] — so a flood of forged
+//! signatures costs HMACs, not a database read each, while a secret added
+//! elsewhere works on the first delivery after that interval.
 
 use std::{
     collections::HashMap,
@@ -11,12 +16,16 @@ use std::{
 
 use crate::{
     config::Secret,
-    crypto::{MasterKey, WrongKey},
+    domain::{KeyMode, Project},
     ids::ProjectId,
-    store::{KeyMode, Project, Store, StoreError},
+    store::{Store, StoreError},
+    vault::{Vault, VaultError},
 };
 
+/// Entries older than this are reloaded on their next use.
 const TTL: Duration = Duration::from_secs(30);
+/// The most often a signature miss reloads one project.
+pub const MISS_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// One project with what it takes to verify and route its webhooks.
 #[derive(Debug)]
@@ -24,7 +33,8 @@ pub struct ProjectEntry {
     pub project: Project,
     /// `None` until a Stripe key is connected.
     pub key_mode: Option<KeyMode>,
-    pub secrets: Vec<Secret>,
+    /// Signing secrets with their ids.
+    pub secrets: Vec<(i64, Secret)>,
     loaded_at: Instant,
 }
 
@@ -33,65 +43,64 @@ pub enum DirectoryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    WrongKey(#[from] WrongKey),
-    #[error("PARITYRAIL_MASTER_KEY is not set, so stored secrets cannot be read")]
-    NoMasterKey,
+    Vault(#[from] VaultError),
 }
 
 pub struct ProjectDirectory {
     store: Store,
-    master_key: Option<MasterKey>,
+    vault: Vault,
     cache: RwLock<HashMap<ProjectId, Arc<ProjectEntry>>>,
 }
 
-/// The AEAD context that binds a stored secret to its project and purpose.
-pub fn secret_context(purpose: &str, project: &ProjectId) -> String {
-    format!("{purpose}:{project}")
-}
-
 impl ProjectDirectory {
-    pub fn new(store: Store, master_key: Option<MasterKey>) -> Self {
+    pub fn new(store: Store, vault: Vault) -> Self {
         Self {
             store,
-            master_key,
+            vault,
             cache: RwLock::default(),
         }
     }
 
-    /// The project, from cache unless `fresh` or stale.
-    pub async fn get(
+    /// The project, from cache unless stale.
+    pub async fn get(&self, id: &ProjectId) -> Result<Option<Arc<ProjectEntry>>, DirectoryError> {
+        if let Some(entry) = self.cached(id).filter(|e| e.loaded_at.elapsed() < TTL) {
+            return Ok(Some(entry));
+        }
+        self.load(id).await
+    }
+
+    /// After a signature matched no cached secret: the project reloaded,
+    /// unless it was loaded less than [`MISS_RELOAD_EVERY`] ago (then `None`:
+    /// the cached secrets stand).
+    pub async fn reload_after_miss(
         &self,
         id: &ProjectId,
-        fresh: bool,
     ) -> Result<Option<Arc<ProjectEntry>>, DirectoryError> {
-        if !fresh {
-            let cache = self.cache.read().expect("cache lock");
-            if let Some(entry) = cache.get(id).filter(|e| e.loaded_at.elapsed() < TTL) {
-                return Ok(Some(entry.clone()));
-            }
+        if self
+            .cached(id)
+            .is_some_and(|e| e.loaded_at.elapsed() < MISS_RELOAD_EVERY)
+        {
+            return Ok(None);
         }
+        self.load(id).await
+    }
+
+    /// Forgets a project (its secrets or settings changed in this process).
+    pub fn invalidate(&self, id: &ProjectId) {
+        self.cache.write().expect("cache lock").remove(id);
+    }
+
+    fn cached(&self, id: &ProjectId) -> Option<Arc<ProjectEntry>> {
+        self.cache.read().expect("cache lock").get(id).cloned()
+    }
+
+    async fn load(&self, id: &ProjectId) -> Result<Option<Arc<ProjectEntry>>, DirectoryError> {
         let Some(project) = self.store.project(id).await? else {
-            self.cache.write().expect("cache lock").remove(id);
+            self.invalidate(id);
             return Ok(None);
         };
-        let integration = self.store.integration(id).await?;
-        let (key_mode, secrets) = match integration {
-            None => (None, Vec::new()),
-            Some(i) if i.webhook_secrets_sealed.is_empty() => (Some(i.key_mode), Vec::new()),
-            Some(i) => {
-                let key = self
-                    .master_key
-                    .as_ref()
-                    .ok_or(DirectoryError::NoMasterKey)?;
-                let context = secret_context("webhook_secret", id);
-                let secrets = i
-                    .webhook_secrets_sealed
-                    .iter()
-                    .map(|sealed| key.open(&context, sealed).map(Secret::new))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (Some(i.key_mode), secrets)
-            }
-        };
+        let key_mode = self.store.integration(id).await?.map(|i| i.key_mode);
+        let secrets = self.vault.webhook_secrets(&self.store, id).await?;
         let entry = Arc::new(ProjectEntry {
             project,
             key_mode,
@@ -103,24 +112,5 @@ impl ProjectDirectory {
             .expect("cache lock")
             .insert(id.clone(), entry.clone());
         Ok(Some(entry))
-    }
-
-    /// The project's Stripe API key, decrypted (never cached).
-    pub async fn api_key(
-        &self,
-        id: &ProjectId,
-    ) -> Result<Option<(Secret, KeyMode)>, DirectoryError> {
-        let Some(integration) = self.store.integration(id).await? else {
-            return Ok(None);
-        };
-        let key = self
-            .master_key
-            .as_ref()
-            .ok_or(DirectoryError::NoMasterKey)?;
-        let api_key = key.open(
-            &secret_context("stripe_key", id),
-            &integration.api_key_sealed,
-        )?;
-        Ok(Some((Secret::new(api_key), integration.key_mode)))
     }
 }

@@ -1,120 +1,180 @@
-//! `POST /api/webhooks/stripe/{projectId}`, answering each row of SPEC §2.
+//! One delivery to `/api/webhooks/stripe/{projectId}`, decided row by row as
+//! SPEC §2 orders it. The HTTP handler (in `web`) only maps the outcome to
+//! a status and a body.
 
-use axum::{
-    Json,
-    body::{Body, Bytes},
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode},
-};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
-use super::{MAX_BODY_BYTES, verify};
+use bytes::Bytes;
+use serde_json::json;
+
+use super::{Intake, directory::ProjectEntry, verify};
 use crate::{
-    App,
-    ids::ProjectId,
-    store::{IncidentKind, InsertOutcome, NewEvent, NewIncident, ProjectMode},
+    domain::{IncidentKind, ProjectMode},
+    ids::{CustomerId, ProjectId},
+    store::{InsertOutcome, NewEvent, NewIncident, StoreError},
     stripe::event::{VerifiedEvent, is_handled},
-    web::ApiError,
 };
 
-type Answer = Result<(StatusCode, Json<Value>), ApiError>;
-
-fn ok(body: Value) -> Answer {
-    Ok((StatusCode::OK, Json(body)))
+/// How the project of a delivery was found.
+pub enum Addressed {
+    /// No such project (or an id that does not parse): 404.
+    Unknown,
+    /// A demo project: live traffic is ignored by design, nothing is read or stored.
+    Demo,
+    Project(Arc<ProjectEntry>),
 }
 
-pub async fn receive_stripe_webhook(
-    State(app): State<App>,
-    Path(raw_id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Answer {
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "unknown_project", "no such project");
-    let id = ProjectId::parse(&raw_id).ok_or_else(unknown)?;
-    let mut entry = app.directory.get(&id, false).await?.ok_or_else(unknown)?;
-    if entry.project.mode == ProjectMode::Demo {
-        // Live traffic never touches a demo project; nothing is read or stored.
-        return ok(json!({"received": true, "ignored": "demo project"}));
-    }
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "webhook bodies are limited to 1 MiB",
-            )
-        })?;
-    let header = headers
-        .get("stripe-signature")
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let now = crate::now_ms();
-    let mut verified = verify::verify(header, &body, &entry.secrets, now / 1000);
-    if matches!(
-        verified,
-        Err(verify::VerifyError::SignatureMismatch | verify::VerifyError::MissingSecret)
-    ) {
-        // A secret may have been added since the cache was filled.
-        entry = app.directory.get(&id, true).await?.ok_or_else(unknown)?;
-        verified = verify::verify(header, &body, &entry.secrets, now / 1000);
-    }
-    if let Err(err) = verified {
-        tracing::info!(project_id = %id, reason = err.as_str(), "webhook rejected");
-        let code = match err {
-            verify::VerifyError::MissingSecret => "no_signing_secret",
-            _ => "invalid_signature",
+/// How one delivery ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// Committed to the inbox; `ignored` names why it will not be processed.
+    Stored { ignored: Option<String> },
+    /// Already in the inbox.
+    Duplicate,
+    /// Refused before anything was stored (400).
+    Rejected(Rejection),
+    /// A redelivery of an event still unfinished past the lag threshold:
+    /// re-queued, a `webhook_lag` incident open (500, so Stripe keeps trying).
+    Lagging,
+    /// The inbox write failed (500: Stripe redelivers).
+    InboxUnavailable,
+}
+
+/// Why a delivery was refused (400).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejection {
+    NoSigningSecret,
+    BadSignature(verify::VerifyError),
+    NotAnEvent(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error(transparent)]
+    Directory(#[from] super::directory::DirectoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Intake {
+    /// Finds the project a delivery is addressed to.
+    pub async fn address(&self, raw_id: &str) -> Result<Addressed, ReceiveError> {
+        let Some(id) = ProjectId::parse(raw_id) else {
+            return Ok(Addressed::Unknown);
         };
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            err.to_string(),
-        ));
+        Ok(match self.directory.get(&id).await? {
+            None => Addressed::Unknown,
+            Some(entry) if entry.project.mode == ProjectMode::Demo => Addressed::Demo,
+            Some(entry) => Addressed::Project(entry),
+        })
     }
-    let event = VerifiedEvent::parse(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
-    let ignored_reason = ignore_reason(&event, entry.key_mode.map(|m| m.is_live()));
-    let new = NewEvent {
-        project_id: id.to_string(),
-        event_id: event.id.clone(),
-        event_type: event.event_type.clone(),
-        livemode: event.livemode,
-        api_version: event.api_version.clone(),
-        created: event.created,
-        customer_id: event.customer.clone(),
-        raw_body: body,
-        ignored_reason: ignored_reason.clone(),
-        received_at: now,
-        due_at: now + app.config.coalesce.as_millis() as i64,
-    };
-    let outcome = app.inbox.submit(new).await.map_err(|e| {
-        tracing::error!(project_id = %id, event_id = %event.id, error = %e, "inbox write failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "inbox_unavailable",
-            "the event could not be stored; Stripe will redeliver it",
-        )
-    })?;
-    match outcome {
-        InsertOutcome::Stored => {
-            tracing::info!(project_id = %id, event_id = %event.id, event_type = %event.event_type,
-                ignored = ?ignored_reason, "webhook stored");
-            match ignored_reason {
-                Some(reason) => {
-                    ok(json!({"received": true, "status": "ignored", "reason": reason}))
+
+    /// Verifies the raw bytes, parses, stores durably, answers.
+    pub async fn receive(
+        &self,
+        mut entry: Arc<ProjectEntry>,
+        signature: Option<&str>,
+        body: Bytes,
+    ) -> Result<Receipt, ReceiveError> {
+        let id = entry.project.id.clone();
+        // Signature ages are about the wire: the wall clock, not the service's.
+        let wall = crate::now_ms() / 1000;
+        let mut verified = verify::verify_with_ids(signature, &body, &entry.secrets, wall);
+        if matches!(
+            verified,
+            Err(verify::VerifyError::SignatureMismatch | verify::VerifyError::MissingSecret)
+        ) && let Some(fresh) = self.directory.reload_after_miss(&id).await?
+        {
+            // A secret may have been added by another process.
+            entry = fresh;
+            verified = verify::verify_with_ids(signature, &body, &entry.secrets, wall);
+        }
+        let matched = match verified {
+            Ok(matched) => matched,
+            Err(err) => {
+                tracing::info!(project_id = %id, reason = err.as_str(), "webhook rejected");
+                return Ok(Receipt::Rejected(match err {
+                    verify::VerifyError::MissingSecret => Rejection::NoSigningSecret,
+                    other => Rejection::BadSignature(other),
+                }));
+            }
+        };
+        let event = match VerifiedEvent::parse(&body) {
+            Ok(event) => event,
+            Err(e) => return Ok(Receipt::Rejected(Rejection::NotAnEvent(e.to_string()))),
+        };
+        let now = self.clock.now_ms();
+        let ignored_reason = ignore_reason(&event, entry.key_mode.map(|m| m.is_live()));
+        let new = NewEvent {
+            project_id: id.to_string(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            livemode: event.livemode,
+            api_version: event.api_version.clone(),
+            created: event.created,
+            customer_id: event.customer.clone(),
+            raw_body: body,
+            ignored_reason: ignored_reason.clone(),
+            received_at: now,
+            due_at: now + self.coalesce.as_millis() as i64,
+            matched_secret: Some(matched),
+        };
+        let outcome = match self.inbox.submit(new).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(project_id = %id, event_id = %event.id, error = %e, "inbox write failed");
+                return Ok(Receipt::InboxUnavailable);
+            }
+        };
+        match outcome {
+            InsertOutcome::Stored => {
+                tracing::info!(project_id = %id, event_id = %event.id, event_type = %event.event_type,
+                    ignored = ?ignored_reason, "webhook stored");
+                Ok(Receipt::Stored {
+                    ignored: ignored_reason,
+                })
+            }
+            InsertOutcome::Duplicate {
+                unfinished,
+                received_at,
+            } => {
+                let lag_ms = entry.project.lag_threshold_secs.saturating_mul(1000);
+                if unfinished && now - received_at > lag_ms {
+                    self.redelivered_while_lagging(&id, &event, now).await?;
+                    return Ok(Receipt::Lagging);
                 }
-                None => ok(json!({"received": true, "status": "queued"})),
+                Ok(Receipt::Duplicate)
             }
         }
-        InsertOutcome::Duplicate {
-            unfinished,
-            received_at,
-        } => {
-            let lag_ms = entry.project.lag_threshold_secs.saturating_mul(1000);
-            if unfinished && now - received_at > lag_ms {
-                return redelivered_while_lagging(&app, &id, &event, now).await;
-            }
-            ok(json!({"received": true, "status": "duplicate"}))
-        }
+    }
+
+    /// Stripe redelivered an event we hold but have not finished past the
+    /// lag threshold: make it due now and keep the incident open.
+    async fn redelivered_while_lagging(
+        &self,
+        id: &ProjectId,
+        event: &VerifiedEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let requeued = self
+            .store
+            .requeue_event(id.as_str(), &event.id, now)
+            .await?;
+        self.store
+            .open_incident(&NewIncident {
+                project_id: id.to_string(),
+                kind: IncidentKind::WebhookLag,
+                customer_id: event.customer.clone().unwrap_or_default(),
+                event_id: Some(event.id.clone()),
+                details: json!({"event_type": event.event_type, "redelivered": true}),
+                count: None,
+                now,
+                evidence: Default::default(),
+            })
+            .await?;
+        self.wake.notify_waiters();
+        tracing::warn!(project_id = %id, event_id = %event.id, requeued, "redelivery of a lagging event");
+        Ok(())
     }
 }
 
@@ -135,39 +195,13 @@ fn ignore_reason(event: &VerifiedEvent, project_live: Option<bool>) -> Option<St
     if !is_handled(&event.event_type) {
         return Some(format!("event type {} is not handled", event.event_type));
     }
-    if event.customer.is_none() {
-        return Some("event names no customer".into());
+    match event.customer.as_deref() {
+        None => Some("event names no customer".into()),
+        // Never let a payload's id reach a Stripe URL unchecked.
+        Some(c) if CustomerId::parse(c).is_none() => Some(format!(
+            "customer {:?} is not a Stripe customer id (cus_ and letters or digits)",
+            c.chars().take(64).collect::<String>()
+        )),
+        Some(_) => None,
     }
-    None
-}
-
-/// Stripe redelivered an event we hold but have not finished past the lag
-/// threshold: make it due now, keep the incident open, and answer 500 so
-/// Stripe's log shows the problem and it keeps redelivering.
-async fn redelivered_while_lagging(
-    app: &App,
-    id: &ProjectId,
-    event: &VerifiedEvent,
-    now: i64,
-) -> Answer {
-    let requeued = app.store.requeue_event(id.as_str(), &event.id, now).await?;
-    app.store
-        .open_incident(NewIncident {
-            project_id: id.as_str(),
-            kind: IncidentKind::WebhookLag,
-            customer_id: event.customer.as_deref().unwrap_or_default(),
-            event_id: Some(&event.id),
-            details: json!({"event_type": event.event_type, "redelivered": true}),
-            count: None,
-            now,
-            evidence: Default::default(),
-        })
-        .await?;
-    app.wake.notify_waiters();
-    tracing::warn!(project_id = %id, event_id = %event.id, requeued, "redelivery of a lagging event");
-    Err(ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "event_lagging",
-        "this event is stored but not yet processed past the lag threshold; it was re-queued",
-    ))
 }

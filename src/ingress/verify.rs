@@ -106,10 +106,23 @@ pub fn verify<S: AsRef<str>>(
     secrets: &[S],
     now: i64,
 ) -> Result<(), VerifyError> {
-    let secrets: Vec<&str> = secrets
+    let numbered: Vec<(usize, &str)> = secrets.iter().map(AsRef::as_ref).enumerate().collect();
+    verify_with_ids(header, body, &numbered, now).map(|_| ())
+}
+
+/// Like [`verify`], over `(id, secret)` pairs: the id of the first secret
+/// that matched. Every secret and every `v1` is compared (in constant
+/// time) before the answer is chosen.
+pub fn verify_with_ids<I: Copy, S: AsRef<str>>(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[(I, S)],
+    now: i64,
+) -> Result<I, VerifyError> {
+    let secrets: Vec<(I, &str)> = secrets
         .iter()
-        .map(AsRef::as_ref)
-        .filter(|s| !s.is_empty())
+        .map(|(id, s)| (*id, s.as_ref()))
+        .filter(|(_, s)| !s.is_empty())
         .collect();
     if secrets.is_empty() {
         return Err(VerifyError::MissingSecret);
@@ -118,23 +131,25 @@ pub fn verify<S: AsRef<str>>(
     if std::str::from_utf8(body).is_err() {
         return Err(VerifyError::BodyNotUtf8);
     }
-    let mut matched = subtle::Choice::from(0u8);
-    for secret in &secrets {
+    let mut matches = Vec::with_capacity(secrets.len());
+    for (_, secret) in &secrets {
         let expected = compute_signature(secret, parsed.timestamp, body);
+        let mut matched = subtle::Choice::from(0u8);
         for candidate in &parsed.signatures {
             // Length is public (always 64); the comparison itself is constant time.
             if candidate.len() == expected.len() {
                 matched |= expected.as_bytes().ct_eq(candidate.as_bytes());
             }
         }
+        matches.push(bool::from(matched));
     }
-    if !bool::from(matched) {
+    let Some(index) = matches.iter().position(|m| *m) else {
         return Err(VerifyError::SignatureMismatch);
-    }
+    };
     if now.saturating_sub(parsed.timestamp) > TOLERANCE_SECS {
         return Err(VerifyError::TimestampOutsideTolerance);
     }
-    Ok(())
+    Ok(secrets[index].0)
 }
 
 #[cfg(test)]

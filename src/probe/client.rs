@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::{Method, StatusCode, Url, header, redirect};
 use serde_json::{Value, json};
 use url::Position;
@@ -13,6 +12,7 @@ use super::answer::{self, ListPage, ProbeAnswer};
 use super::signature::{SIGNATURE_HEADER, sign, unix_now};
 use super::{ProbeError, ProbeTarget};
 use crate::access::ObservedAccess;
+use crate::backoff::Backoff;
 use crate::config::Secret;
 
 const USER_AGENT: &str = concat!("ParityRail/", env!("CARGO_PKG_VERSION"));
@@ -20,43 +20,17 @@ const USER_AGENT: &str = concat!("ParityRail/", env!("CARGO_PKG_VERSION"));
 /// The most customers one batch probe may carry (SPEC §5).
 pub const MAX_BATCH: usize = 500;
 
-/// How the client retries transient failures within one call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt (default 2, so at most 3 requests).
-    pub retries: u32,
-    /// Backoff before the first retry; doubles each retry (default 250 ms).
-    pub base_delay: Duration,
-    /// Cap on one backoff. A `Retry-After` longer than this ends the call
-    /// with the error instead of holding the caller (default 10 s).
-    pub max_delay: Duration,
-}
+/// The largest answer read from the app: a batch of 500 full answers fits
+/// many times over; anything bigger is a broken or hostile app.
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            retries: 2,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Delay before retry number `retry` (0-based), or `None` to give up.
-    /// Jitter draws from the upper half of the backoff so a burst of failed
-    /// probes does not return as a burst; `Retry-After` is a floor.
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {
-        if retry >= self.retries || retry_after.is_some_and(|r| r > self.max_delay) {
-            return None;
-        }
-        let backoff = self
-            .base_delay
-            .saturating_mul(1 << retry.min(16))
-            .min(self.max_delay);
-        let jittered = backoff.mul_f64(rand::rng().random_range(0.5..=1.0));
-        Some(retry_after.map_or(jittered, |floor| jittered.max(floor)))
-    }
+/// Transient failures within one call: two retries after 250 ms and 500 ms
+/// (jittered into their upper half); a `Retry-After` over 10 s ends the call.
+fn default_retry() -> Backoff {
+    Backoff::exponential(Duration::from_millis(250), Duration::from_secs(10))
+        .retries(2)
+        .jitter(0.5, 1.0)
+        .give_up_beyond(Duration::from_secs(10))
 }
 
 /// The app probe client; cheap to clone.
@@ -64,7 +38,7 @@ impl RetryPolicy {
 pub struct ProbeClient {
     http: reqwest::Client,
     timeout: Duration,
-    retry: RetryPolicy,
+    retry: Backoff,
 }
 
 /// One response the caller interprets: any status but 408, 429 and 5xx.
@@ -89,12 +63,12 @@ impl ProbeClient {
         Self {
             http,
             timeout,
-            retry: RetryPolicy::default(),
+            retry: default_retry(),
         }
     }
 
     /// The same client with another retry policy.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, retry: Backoff) -> Self {
         self.retry = retry;
         self
     }
@@ -249,11 +223,30 @@ impl ProbeClient {
                 retry_after,
             });
         }
-        let body = response.bytes().await.map_err(|e| self.transport(e))?;
-        Ok(Reply {
-            status,
-            body: body.to_vec(),
-        })
+        let body = self.read_limited(response).await?;
+        Ok(Reply { status, body })
+    }
+
+    /// The body, up to [`MAX_ANSWER_BYTES`]: a larger answer is refused
+    /// without reading it all.
+    async fn read_limited(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProbeError> {
+        let too_large = ProbeError::TooLarge {
+            limit: MAX_ANSWER_BYTES,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport(&self, error: reqwest::Error) -> ProbeError {
@@ -262,7 +255,8 @@ impl ProbeClient {
                 after: self.timeout,
             }
         } else {
-            ProbeError::Transport(error)
+            // reqwest quotes the URL, which may carry credentials or a query.
+            ProbeError::Transport(error.without_url())
         }
     }
 }
@@ -306,24 +300,5 @@ mod tests {
             Err(ProbeError::InvalidUrl { .. })
         ));
         assert!(endpoint("not a url", None, &[]).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_retry_after_is_a_floor() {
-        let policy = RetryPolicy {
-            retries: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-        };
-        for _ in 0..50 {
-            let first = policy.delay(0, None).unwrap();
-            assert!((50..=100).contains(&first.as_millis()), "{first:?}");
-            let third = policy.delay(2, None).unwrap();
-            assert!((200..=400).contains(&third.as_millis()), "{third:?}");
-        }
-        let floor = Duration::from_millis(1500);
-        assert_eq!(policy.delay(0, Some(floor)), Some(floor));
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), None);
-        assert_eq!(policy.delay(3, None), None);
     }
 }

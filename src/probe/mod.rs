@@ -16,7 +16,7 @@ mod tests;
 use std::time::Duration;
 
 pub use answer::{ListPage, ProbeAnswer};
-pub use client::{MAX_BATCH, ProbeClient, RetryPolicy};
+pub use client::{MAX_ANSWER_BYTES, MAX_BATCH, ProbeClient};
 pub use signature::{SIGNATURE_HEADER, TOLERANCE_SECS, sign, verify};
 
 use crate::config::Secret;
@@ -29,14 +29,24 @@ pub struct ProbeTarget {
     pub url: String,
     /// The shared secret requests are signed with; never printed.
     pub secret: Secret,
+    /// The app's optional reconcile hook, signed like the probe.
+    pub reconcile_url: Option<String>,
 }
 
-/// A failed probe or reconcile call. Messages never carry the probe secret.
+/// A failed probe or reconcile call. Messages never carry the probe secret,
+/// nor the probe URL (it may hold credentials or a query).
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    /// The app could not be reached: DNS, refused connection, reset.
+    /// The app could not be reached: DNS, refused connection, reset. The
+    /// error is stripped of its URL.
     #[error("the app is unreachable: {0}")]
     Transport(#[source] reqwest::Error),
+    /// The answer is larger than [`MAX_ANSWER_BYTES`]; the rest was not read.
+    #[error("the app's answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// The app did not finish answering in time.
     #[error("the app did not answer within {after:?}")]
     Timeout {
@@ -86,7 +96,10 @@ impl ProbeError {
         match self {
             Self::Transport(_) | Self::Timeout { .. } => true,
             Self::Status { status, .. } => matches!(status, 408 | 429) || *status >= 500,
-            Self::Malformed { .. } | Self::TooMany { .. } | Self::InvalidUrl { .. } => false,
+            Self::Malformed { .. }
+            | Self::TooMany { .. }
+            | Self::InvalidUrl { .. }
+            | Self::TooLarge { .. } => false,
         }
     }
 

@@ -7,7 +7,7 @@ use sample_app::{SampleApp, SampleHandle};
 use serde_json::json;
 
 use super::*;
-use crate::config::Secret;
+use crate::{backoff::Backoff, config::Secret};
 
 const SECRET: &str = "psk_test_0123456789";
 
@@ -17,16 +17,18 @@ async fn app() -> (SampleApp, SampleHandle, ProbeTarget) {
     let target = ProbeTarget {
         url: handle.probe_url(),
         secret: Secret::new(SECRET),
+        reconcile_url: None,
     };
     (app, handle, target)
 }
 
 fn client() -> ProbeClient {
-    ProbeClient::new(Duration::from_secs(5)).with_retry(RetryPolicy {
-        retries: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(2),
-    })
+    ProbeClient::new(Duration::from_secs(5)).with_retry(
+        Backoff::exponential(Duration::from_millis(10), Duration::from_secs(2))
+            .retries(2)
+            .jitter(0.5, 1.0)
+            .give_up_beyond(Duration::from_secs(2)),
+    )
 }
 
 fn pair(customer: &str, user: &str) -> (String, String) {
@@ -176,11 +178,11 @@ async fn a_slow_app_times_out() {
     let (app, _handle, target) = app().await;
     app.grant("cus_1", "u1", Some("pro"), &[], &[]);
     app.set_delay(Duration::from_secs(3));
-    let client = ProbeClient::new(Duration::from_millis(200)).with_retry(RetryPolicy {
-        retries: 1,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(1),
-    });
+    let client = ProbeClient::new(Duration::from_millis(200)).with_retry(
+        Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))
+            .retries(1)
+            .give_up_beyond(Duration::from_secs(1)),
+    );
     let started = Instant::now();
     let err = client.probe(&target, "cus_1", "u1").await.unwrap_err();
     assert!(matches!(err, ProbeError::Timeout { .. }), "{err:?}");
@@ -278,6 +280,7 @@ async fn retry_after_is_honoured_as_a_floor() {
     let target = ProbeTarget {
         url,
         secret: Secret::new(SECRET),
+        reconcile_url: None,
     };
     let started = Instant::now();
     let observed = client().probe(&target, "cus_1", "u1").await.unwrap();

@@ -1,38 +1,39 @@
 //! The full scan (SPEC §7): stream every subscription from Stripe inside the
-//! project's request budget, store it, check customers in batches against the
-//! app probe, and walk the app's `/list` to find access Stripe never paid for.
-//! Memory stays flat (pages and batches only); progress is checkpointed after
-//! every page so a scan resumes after a crash. A mismatch is confirmed before
-//! it alarms: the customer is re-read from Stripe and probed again as a
-//! `scan` run, which opens the incident with full evidence.
+//! project's request budget, store it with the time it was read, check
+//! customers in batches against the app probe, and walk the app's `/list`
+//! to find access Stripe never paid for. Memory stays flat (pages and
+//! batches only); progress is checkpointed after every page so a scan
+//! resumes after a crash. A mismatch is confirmed before it alarms: the
+//! customer is re-read from Stripe and probed again as a `scan` run, which
+//! opens the incident with full evidence.
+//!
+//! A project has at most one running scan, held under a lease its instance
+//! renews while it works; a request for a project whose scan is running
+//! gets that scan. Customers the app could not be asked about end the scan
+//! `partial`, never `completed`.
 
 mod batch;
-pub mod pacer;
+mod context;
 mod pipeline;
 pub mod schedule;
 pub mod slices;
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
-use tokio::task::JoinHandle;
+use serde_json::json;
 
 use crate::{
     App,
-    access::{AccessPolicy, PlanMap},
-    config::Secret,
+    domain::{IncidentKind, Project, Scan, ScanStatus, ScanTrigger},
     ids::ProjectId,
-    probe::ProbeTarget,
-    store::{Project, ProjectMode, Scan, ScanCheckpoint, StoreError},
+    lease::LeaseKeeper,
+    store::{NewIncident, NewScan, ScanEnd, StoreError},
 };
-use pacer::Pacer;
+use context::Ctx;
 pub use slices::{Slice, SlicePlan};
 
-/// How long a scan's lease lasts without a checkpoint.
+/// How long a scan's lease lasts without a renewal.
 pub const LEASE_MS: i64 = 120_000;
 /// Customers checked per app batch request (the protocol's maximum).
 const BATCH: usize = 500;
@@ -47,18 +48,32 @@ pub enum ScanError {
     NotScannable(&'static str),
     #[error("Stripe: {0}")]
     Stripe(String),
+    /// The key is the problem (rejected, or lacking a permission).
+    #[error("Stripe: {message}")]
+    StripeAuth {
+        message: String,
+        permission: Option<&'static str>,
+    },
+    /// Another instance took the scan over (this one stalled past its lease).
+    #[error("the scan's lease was lost to another instance")]
+    LeaseLost,
+    /// The service is shutting down; the scan resumes from its checkpoint.
+    #[error("stopped at shutdown; it resumes from its checkpoint")]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// What a scan did (SPEC §7), as `parityrail scan --json` prints it.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ScanSummary {
     pub scan_id: String,
     pub project_id: String,
-    pub status: String,
+    pub status: ScanStatus,
     pub subscriptions_seen: i64,
     pub customers_checked: i64,
+    /// Customers the app could not be asked about, even after retries.
+    pub customers_unchecked: i64,
     pub mismatches: BTreeMap<String, i64>,
     pub stripe_requests: i64,
     pub probe_requests: i64,
@@ -67,63 +82,48 @@ pub struct ScanSummary {
 }
 
 impl ScanSummary {
-    pub fn from_scan(scan: &Scan) -> Self {
+    pub fn from_scan(scan: &Scan, now: i64) -> Self {
         Self {
             scan_id: scan.id.clone(),
-            project_id: scan.project_id.clone(),
-            status: scan.status.clone(),
+            project_id: scan.project_id.to_string(),
+            status: scan.status,
             subscriptions_seen: scan.subscriptions_seen,
             customers_checked: scan.customers_checked,
+            customers_unchecked: scan.customers_unchecked,
             mismatches: serde_json::from_str(&scan.mismatches).unwrap_or_default(),
             stripe_requests: scan.stripe_requests,
             probe_requests: scan.probe_requests,
-            duration_ms: scan.finished_at.unwrap_or_else(crate::now_ms) - scan.started_at,
+            duration_ms: scan.finished_at.unwrap_or(now) - scan.started_at,
             error: scan.error.clone(),
         }
     }
 }
 
-/// Live counters, shared by the Stripe loop, batch checks and the `/list` walk.
-#[derive(Default)]
-pub(crate) struct Counters {
-    subscriptions_seen: i64,
-    customers_checked: i64,
-    mismatches: BTreeMap<String, i64>,
-    stripe_requests: i64,
-    probe_requests: i64,
-}
-
-/// A batch check in flight.
-type BatchTask = JoinHandle<Result<(), ScanError>>;
-
 /// Progress callback (the CLI's progress bar).
 pub type Progress = Arc<dyn Fn(&ScanSummary) + Send + Sync>;
 
-pub(crate) struct Ctx {
-    app: App,
-    project: Project,
-    scan_id: String,
-    key: Secret,
-    target: ProbeTarget,
-    map: PlanMap,
-    policy: AccessPolicy,
-    pacer: Pacer,
-    counters: Mutex<Counters>,
-    /// Customers whose webhook check is still pending: left to it.
-    pending: HashSet<String>,
-    /// Customers with a standing access incident: a pass resolves it.
-    with_incidents: HashSet<String>,
-}
-
-/// Only projects with a Stripe key and an app probe can be scanned.
+/// Only projects with a Stripe key and an app probe can be scanned; a demo
+/// project is scanned against its built-in simulator like any other.
 pub async fn is_scannable(app: &App, project: &Project) -> Result<bool, StoreError> {
-    Ok(project.mode != ProjectMode::Demo
-        && app.store.integration(&project.id).await?.is_some()
+    Ok(app.store.integration(&project.id).await?.is_some()
         && app.store.probe_config(&project.id).await?.is_some())
 }
 
-/// Creates a manual or cron scan of one project.
-pub async fn create(app: &App, project: &ProjectId, trigger: &str) -> Result<Scan, ScanError> {
+/// A scan to run: `created` is false when the project already had one
+/// running (that one is returned; it is not started twice).
+pub struct Started {
+    pub scan: Scan,
+    pub created: bool,
+    /// The lease holder: the caller that runs a created scan.
+    pub owner: String,
+}
+
+/// Starts a manual or cron scan of one project, or returns the running one.
+pub async fn create(
+    app: &App,
+    project: &ProjectId,
+    trigger: ScanTrigger,
+) -> Result<Started, ScanError> {
     let p = app
         .store
         .project(project)
@@ -134,180 +134,113 @@ pub async fn create(app: &App, project: &ProjectId, trigger: &str) -> Result<Sca
             "the project needs a Stripe key (`parityrail stripe connect`) and an app probe (`parityrail probe set`)",
         ));
     }
-    let now = crate::now_ms();
-    app.store
-        .create_scan(project.as_str(), trigger, None, now, now + LEASE_MS)
+    let owner = crate::ids::worker_tag(0);
+    let now = app.now_ms();
+    let (scan, created) = app
+        .store
+        .create_scan(&NewScan {
+            project_id: project.as_str(),
+            trigger,
+            scheduled_for: None,
+            owner: &owner,
+            now,
+            lease_until: now + LEASE_MS,
+        })
         .await?
-        .ok_or(ScanError::NotScannable("could not create the scan"))
-}
-
-/// Runs a scan in the background.
-pub fn spawn(app: &App, scan: Scan) -> JoinHandle<()> {
-    let app = app.clone();
-    tokio::spawn(async move {
-        let id = scan.id.clone();
-        if let Err(e) = run(&app, scan, None).await {
-            tracing::error!(scan_id = %id, error = %e, "scan failed");
-        }
+        .ok_or(ScanError::NotScannable("could not create the scan"))?;
+    Ok(Started {
+        scan,
+        created,
+        owner,
     })
 }
 
-/// Runs (or resumes) a scan to the end and returns its summary.
+/// Runs a scan in the background; shutdown stops it at a checkpoint.
+pub fn spawn(app: &App, scan: Scan, owner: String) {
+    let task_app = app.clone();
+    app.spawn(async move {
+        let id = scan.id.clone();
+        if let Err(e) = run(&task_app, scan, &owner, None).await {
+            tracing::warn!(scan_id = %id, error = %e, "scan did not complete");
+        }
+    });
+}
+
+/// Runs (or resumes) a scan to its end under the lease `owner` holds, and
+/// returns its summary.
 pub async fn run(
     app: &App,
     scan: Scan,
+    owner: &str,
     progress: Option<Progress>,
 ) -> Result<ScanSummary, ScanError> {
-    let outcome = pipeline::execute(app, &scan, progress).await;
-    let (status, error) = match &outcome {
-        Ok(()) => ("completed", None),
-        Err(e) => ("failed", Some(e.to_string())),
+    let keeper = LeaseKeeper::start(std::time::Duration::from_millis(LEASE_MS as u64), {
+        let (app, id, owner) = (app.clone(), scan.id.clone(), owner.to_string());
+        move || {
+            let (app, id, owner) = (app.clone(), id.clone(), owner.clone());
+            async move {
+                app.store
+                    .renew_scan(&id, &owner, app.now_ms() + LEASE_MS)
+                    .await
+            }
+        }
+    });
+    let stopping = app.stopping();
+    let outcome = tokio::select! {
+        outcome = pipeline::execute(app, &scan, owner, progress) => outcome,
+        () = keeper.lost() => Err(ScanError::LeaseLost),
+        () = stopping.cancelled() => Err(ScanError::Stopped),
     };
-    app.store
-        .finish_scan(&scan.id, status, error.as_deref(), crate::now_ms())
-        .await?;
+    drop(keeper);
+    let (status, error) = match &outcome {
+        Err(ScanError::LeaseLost | ScanError::Stopped) => {
+            let e = outcome.expect_err("matched an error");
+            tracing::info!(scan_id = %scan.id, error = %e, "scan left for its checkpoint");
+            return Err(e);
+        }
+        Ok(ended) if ended.unchecked > 0 || ended.note.is_some() => {
+            (ScanStatus::Partial, ended.note.clone())
+        }
+        Ok(_) => (ScanStatus::Completed, None),
+        Err(e) => (ScanStatus::Failed, Some(e.to_string())),
+    };
+    if let Err(ScanError::StripeAuth {
+        message,
+        permission,
+    }) = &outcome
+    {
+        let mut details = json!({"message": message, "scan": scan.id});
+        if let Some(permission) = permission {
+            details["missing_permission"] = json!(permission);
+        }
+        app.store
+            .open_incident(&NewIncident {
+                project_id: scan.project_id.to_string(),
+                kind: IncidentKind::StripeAuth,
+                customer_id: String::new(),
+                event_id: None,
+                details,
+                count: None,
+                now: app.now_ms(),
+                evidence: Default::default(),
+            })
+            .await?;
+    }
+    let end = ScanEnd {
+        status,
+        error: error.as_deref(),
+        now: app.now_ms(),
+    };
+    if !app.store.finish_scan(&scan.id, owner, &end).await? {
+        return Err(ScanError::LeaseLost);
+    }
     let done = app
         .store
         .scan(&scan.id)
         .await?
         .ok_or(ScanError::NotScannable("scan vanished"))?;
-    let summary = ScanSummary::from_scan(&done);
-    tracing::info!(scan_id = %scan.id, status, customers = summary.customers_checked,
-        stripe_requests = summary.stripe_requests, "scan finished");
-    outcome.map(|()| summary)
-}
-
-async fn context(app: &App, scan: &Scan) -> Result<Ctx, ScanError> {
-    let project_id =
-        ProjectId::parse(&scan.project_id).ok_or(ScanError::NotScannable("bad project id"))?;
-    let project = app
-        .store
-        .project(&project_id)
-        .await?
-        .ok_or(ScanError::NotScannable("no such project"))?;
-    let (key, mode) = app
-        .directory
-        .api_key(&project_id)
-        .await
-        .map_err(|e| ScanError::Stripe(e.to_string()))?
-        .ok_or(ScanError::NotScannable("no Stripe key"))?;
-    let probe = app
-        .store
-        .probe_config(&project_id)
-        .await?
-        .ok_or(ScanError::NotScannable("no app probe"))?;
-    let master = app
-        .config
-        .master_key
-        .as_ref()
-        .ok_or(ScanError::NotScannable("no master key"))?;
-    let secret = master
-        .open(
-            &crate::ingress::directory::secret_context("probe_secret", &project_id),
-            &probe.secret_sealed,
-        )
-        .map_err(|e| ScanError::Stripe(e.to_string()))?;
-    let budget = project
-        .stripe_budget_rps
-        .unwrap_or(if mode.is_live() { 80 } else { 20 });
-    let restored = Counters {
-        subscriptions_seen: scan.subscriptions_seen,
-        customers_checked: scan.customers_checked,
-        mismatches: serde_json::from_str(&scan.mismatches).unwrap_or_default(),
-        stripe_requests: scan.stripe_requests,
-        probe_requests: scan.probe_requests,
-    };
-    Ok(Ctx {
-        app: app.clone(),
-        map: app
-            .store
-            .plan_map(&project_id, project.use_entitlements)
-            .await?,
-        policy: AccessPolicy {
-            past_due_grace_secs: project.past_due_grace_secs,
-        },
-        pending: app
-            .store
-            .customers_with_pending_runs(project_id.as_str())
-            .await?,
-        with_incidents: app
-            .store
-            .customers_with_access_incidents(project_id.as_str())
-            .await?,
-        project,
-        scan_id: scan.id.clone(),
-        key,
-        target: ProbeTarget {
-            url: probe.url,
-            secret: Secret::new(secret),
-        },
-        pacer: Pacer::new(u32::try_from(budget).unwrap_or(20)),
-        counters: Mutex::new(restored),
-    })
-}
-
-impl Ctx {
-    fn summary(&self) -> ScanSummary {
-        let c = self.counters.lock().expect("counters");
-        ScanSummary {
-            scan_id: self.scan_id.clone(),
-            project_id: self.project.id.to_string(),
-            status: "running".into(),
-            subscriptions_seen: c.subscriptions_seen,
-            customers_checked: c.customers_checked,
-            mismatches: c.mismatches.clone(),
-            stripe_requests: c.stripe_requests,
-            probe_requests: c.probe_requests,
-            ..ScanSummary::default()
-        }
-    }
-
-    fn checkpoint(&self, cursor: Option<String>, done: bool) -> ScanCheckpoint {
-        let c = self.counters.lock().expect("counters");
-        ScanCheckpoint {
-            stripe_cursor: cursor,
-            stripe_done: done,
-            subscriptions_seen: c.subscriptions_seen,
-            customers_checked: c.customers_checked,
-            mismatches: serde_json::to_string(&c.mismatches).expect("serializes"),
-            stripe_requests: c.stripe_requests,
-            probe_requests: c.probe_requests,
-        }
-    }
-
-    pub(crate) fn count(&self, f: impl FnOnce(&mut Counters)) {
-        f(&mut self.counters.lock().expect("counters"));
-    }
-
-    /// One paced Stripe page (within `created` `[gte, lt)` when given),
-    /// retrying rate limits and transient errors.
-    pub(crate) async fn stripe_page(
-        &self,
-        cursor: Option<&str>,
-        created: Option<(i64, i64)>,
-        limit: u8,
-    ) -> Result<(Vec<crate::stripe::model::Subscription>, bool), ScanError> {
-        let mut failures = 0;
-        loop {
-            self.pacer.wait().await;
-            self.count(|c| c.stripe_requests += 1);
-            match self
-                .app
-                .stripe
-                .subscriptions_page_in(&self.key, cursor, created, limit)
-                .await
-            {
-                Ok(page) => return Ok(page),
-                Err(e) if e.is_transient() && failures < 8 => {
-                    failures += 1;
-                    let wait = e
-                        .retry_after()
-                        .unwrap_or(Duration::from_millis(500 << failures.min(5)));
-                    tracing::info!(scan_id = %self.scan_id, error = %e, ?wait, "Stripe asked to wait");
-                    self.pacer.pause(wait);
-                }
-                Err(e) => return Err(ScanError::Stripe(e.to_string())),
-            }
-        }
-    }
+    let summary = ScanSummary::from_scan(&done, app.now_ms());
+    tracing::info!(scan_id = %scan.id, status = %status, customers = summary.customers_checked,
+        unchecked = summary.customers_unchecked, stripe_requests = summary.stripe_requests, "scan finished");
+    outcome.map(|_| summary)
 }

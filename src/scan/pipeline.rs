@@ -7,20 +7,38 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use tokio::task::JoinHandle;
+
 use super::{
-    BATCH, BatchTask, Ctx, IN_FLIGHT, LEASE_MS, PAGERS, Progress, ScanError, batch, context,
+    BATCH, Ctx, IN_FLIGHT, LEASE_MS, PAGERS, Progress, ScanError, batch,
     slices::{self, Slice, SlicePlan},
 };
-use crate::{App, store::Scan};
+use crate::{
+    App,
+    domain::{Scan, Subscription},
+};
 
-/// One page read from Stripe: which slice, its order in the slice, and the
-/// cursor it was read after (where a resume re-reads it from).
+/// A batch check in flight.
+type BatchTask = JoinHandle<Result<(), ScanError>>;
+
+/// One page read from Stripe: which slice, its order in the slice, the
+/// cursor it was read after (where a resume re-reads it from), and when it
+/// was read (so it never overwrites a newer webhook sync).
 struct Page {
     slice: usize,
     seq: u64,
     after: Option<String>,
-    subs: Vec<crate::stripe::model::Subscription>,
+    subs: Vec<Subscription>,
     has_more: bool,
+    read_at: i64,
+}
+
+/// How the pipeline ended: customers it could not check, and why the scan
+/// is partial when the app's `/list` could not be walked.
+#[derive(Debug)]
+pub(super) struct Ended {
+    pub unchecked: i64,
+    pub note: Option<String>,
 }
 
 /// Pages every unfinished slice, [`PAGERS`] at a time, ahead of the consumer:
@@ -48,15 +66,16 @@ fn spawn_pagers(
                 let mut after = slice.after.clone();
                 for seq in 0.. {
                     let page = ctx
-                        .stripe_page(after.as_deref(), Some((slice.gte, slice.lt)), 100)
+                        .subscriptions_page(after.as_deref(), Some((slice.gte, slice.lt)), 100)
                         .await;
                     let failed = page.is_err();
-                    let page = page.map(|(subs, has_more)| Page {
+                    let page = page.map(|(subs, has_more, read_at)| Page {
                         slice: index,
                         seq,
                         after: after.clone(),
                         has_more: has_more && !subs.is_empty(),
                         subs,
+                        read_at,
                     });
                     let next = page
                         .as_ref()
@@ -117,10 +136,11 @@ impl Unchecked {
 pub(super) async fn execute(
     app: &App,
     scan: &Scan,
+    owner: &str,
     progress: Option<Progress>,
-) -> Result<(), ScanError> {
+) -> Result<Ended, ScanError> {
     let started = std::time::Instant::now();
-    let ctx = Arc::new(context(app, scan).await?);
+    let ctx = Arc::new(Ctx::load(app, scan, owner).await?);
     let walker = (!scan.app_done)
         .then(|| tokio::spawn(batch::walk_app_list(ctx.clone(), scan.app_cursor.clone())));
     let plan = match SlicePlan::from_checkpoint(scan.stripe_cursor.as_deref()) {
@@ -147,7 +167,8 @@ pub(super) async fn execute(
                     .insert((page.slice, page.seq), page.after.clone());
                 buffer_pages.push((page.slice, page.seq));
                 for sub in &page.subs {
-                    if !ctx.pending.contains(&sub.customer)
+                    if crate::ids::CustomerId::parse(&sub.customer).is_some()
+                        && !ctx.pending.contains(&sub.customer)
                         && in_buffer.insert(sub.customer.clone())
                     {
                         buffer.push(sub.customer.clone());
@@ -188,29 +209,25 @@ pub(super) async fn execute(
         let checkpoint = unchecked
             .plan(&plan, &latest, &received_all)
             .to_checkpoint();
-        match &next {
+        let held = match &next {
             // The page is committed before its customers are checked against it.
             Some(page) => {
                 app.store
                     .save_scan_page(
                         ctx.project.id.as_str(),
                         &page.subs,
-                        crate::now_ms(),
+                        page.read_at,
                         &scan.id,
+                        owner,
                         &ctx.checkpoint(Some(checkpoint), false),
-                        crate::now_ms() + LEASE_MS,
+                        app.now_ms() + LEASE_MS,
                     )
                     .await?
             }
-            None => {
-                app.store
-                    .checkpoint_scan(
-                        &scan.id,
-                        &ctx.checkpoint(Some(checkpoint), false),
-                        crate::now_ms() + LEASE_MS,
-                    )
-                    .await?
-            }
+            None => checkpoint_scan(&ctx, Some(checkpoint), false).await?,
+        };
+        if !held {
+            return Err(ScanError::LeaseLost);
         }
         if let Some((customers, batch_pages)) = batch {
             in_flight.push_back((
@@ -237,13 +254,9 @@ pub(super) async fn execute(
     let finished = unchecked
         .plan(&plan, &latest, &vec![true; latest.len()])
         .to_checkpoint();
-    app.store
-        .checkpoint_scan(
-            &scan.id,
-            &ctx.checkpoint(Some(finished.clone()), false),
-            crate::now_ms() + LEASE_MS,
-        )
-        .await?;
+    if !checkpoint_scan(&ctx, Some(finished.clone()), false).await? {
+        return Err(ScanError::LeaseLost);
+    }
     if let Some(walker) = walker {
         walker
             .await
@@ -252,15 +265,30 @@ pub(super) async fn execute(
     tracing::info!(scan_id = %scan.id, elapsed = ?started.elapsed(), "app /list walked");
     batch::check_unpaid_candidates(&ctx).await?;
     tracing::info!(scan_id = %scan.id, elapsed = ?started.elapsed(), "unpaid candidates confirmed");
-    app.store
-        .checkpoint_scan(
-            &scan.id,
-            &ctx.checkpoint(Some(finished), true),
-            crate::now_ms() + LEASE_MS,
-        )
-        .await?;
+    if !checkpoint_scan(&ctx, Some(finished), true).await? {
+        return Err(ScanError::LeaseLost);
+    }
     if let Some(p) = &progress {
         p(&ctx.summary());
     }
-    Ok(())
+    let note = ctx.list_failure.lock().expect("list failure").clone();
+    let unchecked = ctx.unchecked();
+    let note = note.or_else(|| {
+        (unchecked > 0)
+            .then(|| format!("{unchecked} customers could not be checked: the app probe failed"))
+    });
+    Ok(Ended { unchecked, note })
+}
+
+async fn checkpoint_scan(ctx: &Ctx, cursor: Option<String>, done: bool) -> Result<bool, ScanError> {
+    Ok(ctx
+        .app
+        .store
+        .checkpoint_scan(
+            &ctx.scan_id,
+            &ctx.owner,
+            &ctx.checkpoint(cursor, done),
+            ctx.app.now_ms() + LEASE_MS,
+        )
+        .await?)
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{App, store::StoreError};
+use crate::{
+    App,
+    domain::ScanTrigger,
+    store::{NewScan, StoreError},
+};
 
 /// `"03:00"` → `(3, 0)`.
 pub fn parse_hhmm(raw: &str) -> Option<(u32, u32)> {
@@ -51,20 +55,20 @@ pub async fn start_due(app: &App, now: i64) -> Result<Vec<String>, StoreError> {
         let Some(day) = due_day(&project.scan_at, now) else {
             continue;
         };
-        if let Some(scan) = app
-            .store
-            .create_scan(
-                project.id.as_str(),
-                "schedule",
-                Some(&day),
-                now,
-                now + super::LEASE_MS,
-            )
-            .await?
-        {
+        let owner = crate::ids::worker_tag(0);
+        let new = NewScan {
+            project_id: project.id.as_str(),
+            trigger: ScanTrigger::Schedule,
+            scheduled_for: Some(&day),
+            owner: &owner,
+            now,
+            lease_until: now + super::LEASE_MS,
+        };
+        // Not created: another instance has today's scan, or one is running.
+        if let Some((scan, true)) = app.store.create_scan(&new).await? {
             tracing::info!(project_id = %project.id, scan_id = %scan.id, day, "scheduled scan starting");
             started.push(scan.id.clone());
-            super::spawn(app, scan);
+            super::spawn(app, scan, owner);
         }
     }
     Ok(started)
@@ -73,27 +77,31 @@ pub async fn start_due(app: &App, now: i64) -> Result<Vec<String>, StoreError> {
 /// Resumes scans whose instance stopped checkpointing (crashed or killed).
 pub async fn resume_stale(app: &App, now: i64) -> Result<Vec<String>, StoreError> {
     let mut resumed = Vec::new();
-    while let Some(scan) = app
-        .store
-        .claim_stale_scan(now, now + super::LEASE_MS)
-        .await?
-    {
+    loop {
+        let owner = crate::ids::worker_tag(0);
+        let Some(scan) = app
+            .store
+            .claim_stale_scan(&owner, now, now + super::LEASE_MS)
+            .await?
+        else {
+            break;
+        };
         tracing::warn!(scan_id = %scan.id, "resuming an abandoned scan");
         resumed.push(scan.id.clone());
-        super::spawn(app, scan);
+        super::spawn(app, scan, owner);
     }
     Ok(resumed)
 }
 
-/// Ticks every `every` until shutdown.
-pub async fn run_scheduler(app: App, every: Duration, shutdown: CancellationToken) {
+/// Ticks every `every` until `stop`.
+pub async fn run_scheduler(app: App, every: Duration, stop: CancellationToken) {
     loop {
         // Sleep first: a starting instance lets workers settle before scanning.
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
         }
-        if let Err(e) = tick(&app, crate::now_ms()).await {
+        if let Err(e) = tick(&app, app.now_ms()).await {
             tracing::error!(error = %e, "scan scheduler tick failed");
         }
     }

@@ -44,8 +44,8 @@ impl SlicePlan {
 /// one read for the newest, then a bisection for the oldest (about 31 small
 /// reads, inside the budget).
 pub(crate) async fn plan(ctx: &Ctx) -> Result<SlicePlan, ScanError> {
-    let newest = match ctx.stripe_page(None, None, 1).await?.0.first() {
-        Some(sub) => sub.created,
+    let newest = match ctx.first_created(None).await? {
+        Some(created) => created,
         None => return Ok(SlicePlan::default()),
     };
     // Smallest x with a subscription created before x, to within an hour: a
@@ -53,7 +53,7 @@ pub(crate) async fn plan(ctx: &Ctx) -> Result<SlicePlan, ScanError> {
     let (mut lo, mut hi) = (0_i64, newest + 1);
     while lo + PLAN_PRECISION_SECS < hi {
         let mid = lo + (hi - lo) / 2;
-        let any_before = !ctx.stripe_page(None, Some((0, mid)), 1).await?.0.is_empty();
+        let any_before = ctx.first_created(Some((0, mid))).await?.is_some();
         if any_before {
             hi = mid;
         } else {

@@ -3,8 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Store, StoreError, dispatch, state::UPSERT_SUBSCRIPTION_CONFLICT};
-use crate::{access::SubscriptionView, stripe::model::Subscription};
+use super::{
+    Store, StoreError, dispatch,
+    state::{UPSERT_SUBSCRIPTION_CONFLICT, past_due_since},
+};
+use crate::{access::SubscriptionView, domain::Subscription};
 
 /// Items and metadata of each subscription as stored (JSON text).
 pub(super) fn encode(subs: &[Subscription]) -> Vec<(String, String)> {
@@ -40,7 +43,6 @@ where
     qb.push_values(
         subs.iter().zip(encoded),
         |mut row, (sub, (items, metadata))| {
-            let past_due_since = (sub.status == "past_due").then_some(snapshot_at / 1000);
             row.push_bind(project_id)
                 .push_bind(&sub.id)
                 .push_bind(&sub.customer)
@@ -51,7 +53,7 @@ where
                 .push_bind(metadata)
                 .push_bind(sub.created)
                 .push_bind(snapshot_at)
-                .push_bind(past_due_since);
+                .push_bind(past_due_since(sub));
         },
     );
     qb.push(UPSERT_SUBSCRIPTION_CONFLICT);
@@ -216,7 +218,8 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Customers with a standing access incident (a passing scan resolves them).
+    /// Customers with a standing incident of their own that a passing check
+    /// resolves (a passing scan resolves them too).
     pub async fn customers_with_access_incidents(
         &self,
         project_id: &str,
@@ -224,7 +227,8 @@ impl Store {
         let rows: Vec<(String,)> = dispatch!(self, |pool| {
             sqlx::query_as(
                 "SELECT DISTINCT customer_id FROM incidents WHERE project_id = $1 AND status <> 'resolved'
-                    AND kind IN ('unfulfilled', 'unpaid_access')",
+                    AND customer_id <> ''
+                    AND kind IN ('unfulfilled', 'unpaid_access', 'unmapped_customer', 'probe_failed')",
             )
             .bind(project_id)
             .fetch_all(pool)

@@ -6,22 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Store, StoreError, dispatch};
 use crate::{
     access::{PlanMap, PlanRule, Selector, SubscriptionView},
+    domain::{ProjectSettings, SubscriptionItem},
     ids::ProjectId,
-    stripe::model::SubscriptionItem,
 };
-
-/// Settings `parityrail project config` may change; `None` leaves a value as is.
-#[derive(Clone, Debug, Default)]
-pub struct ProjectSettings {
-    pub past_due_grace_secs: Option<i64>,
-    pub fulfillment_deadline_secs: Option<i64>,
-    pub user_metadata_key: Option<String>,
-    pub require_mapping: Option<bool>,
-    pub lag_threshold_secs: Option<i64>,
-    pub use_entitlements: Option<bool>,
-    pub scan_at: Option<String>,
-    pub stripe_budget_rps: Option<i64>,
-}
 
 /// The app probe of a project (secret sealed).
 #[derive(Clone, Debug)]
@@ -30,6 +17,8 @@ pub struct ProbeConfig {
     pub secret_sealed: Vec<u8>,
     pub secret_last4: String,
     pub reconcile_url: Option<String>,
+    /// When a probe of this app last answered (unix ms).
+    pub last_ok_at: Option<i64>,
 }
 
 impl Store {
@@ -74,7 +63,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, secret_enc = excluded.secret_enc,
                     secret_last4 = excluded.secret_last4, reconcile_url = excluded.reconcile_url,
-                    updated_at = excluded.updated_at",
+                    updated_at = excluded.updated_at, last_ok_at = NULL",
             )
             .bind(id.as_str())
             .bind(&probe.url)
@@ -90,21 +79,22 @@ impl Store {
     }
 
     pub async fn probe_config(&self, id: &ProjectId) -> Result<Option<ProbeConfig>, StoreError> {
-        type Row = (String, Vec<u8>, String, Option<String>);
+        type Row = (String, Vec<u8>, String, Option<String>, Option<i64>);
         let row: Option<Row> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT url, secret_enc, secret_last4, reconcile_url FROM app_probes WHERE project_id = $1",
+                "SELECT url, secret_enc, secret_last4, reconcile_url, last_ok_at FROM app_probes WHERE project_id = $1",
             )
             .bind(id.as_str())
             .fetch_optional(pool)
             .await
         })?;
         Ok(row.map(
-            |(url, secret_sealed, secret_last4, reconcile_url)| ProbeConfig {
+            |(url, secret_sealed, secret_last4, reconcile_url, last_ok_at)| ProbeConfig {
                 url,
                 secret_sealed,
                 secret_last4,
                 reconcile_url,
+                last_ok_at,
             },
         ))
     }

@@ -1,11 +1,10 @@
 //! The durable inbox: verified events stored with their work items in one
 //! short transaction (group commit), and the event log read back.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use serde::Serialize;
-
-use super::{Store, StoreError, dispatch};
+use super::{Store, StoreError, decode, dispatch};
+use crate::domain::EventRecord;
 
 /// A verified event ready for the inbox. `ignored_reason` set means stored
 /// for the log but never processed (no work item).
@@ -23,6 +22,8 @@ pub struct NewEvent {
     pub received_at: i64,
     /// When its work item becomes due (ms): `received_at` plus the coalescing window.
     pub due_at: i64,
+    /// The signing secret whose signature matched (its `last matched` is kept).
+    pub matched_secret: Option<i64>,
 }
 
 mod bytes_alias {
@@ -38,19 +39,32 @@ pub enum InsertOutcome {
     Duplicate { unfinished: bool, received_at: i64 },
 }
 
-/// The event log's view of one event (SPEC §8 `events list`).
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct EventRecord {
-    pub event_id: String,
-    #[sqlx(rename = "event_type")]
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub customer: Option<String>,
-    pub received_at: i64,
-    pub processed_at: Option<i64>,
-    pub attempts: i64,
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    event_id: String,
+    event_type: String,
+    status: String,
+    reason: Option<String>,
+    customer: Option<String>,
+    received_at: i64,
+    processed_at: Option<i64>,
+    attempts: i64,
+}
+
+impl TryFrom<EventRow> for EventRecord {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            status: decode(&r.status)?,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            reason: r.reason,
+            customer: r.customer,
+            received_at: r.received_at,
+            processed_at: r.processed_at,
+            attempts: r.attempts,
+        })
+    }
 }
 
 const INSERT_EVENT: &str =
@@ -198,6 +212,24 @@ macro_rules! insert_batch {
             .map(|(ev, _)| ev)
             .collect();
         $work!($tx, work.as_slice());
+        // When each matched secret last matched: one statement per secret.
+        let mut matched: BTreeMap<i64, i64> = BTreeMap::new();
+        for ev in batch {
+            if let Some(secret) = ev.matched_secret {
+                let at = matched.entry(secret).or_default();
+                *at = (*at).max(ev.received_at);
+            }
+        }
+        for (secret, at) in matched {
+            sqlx::query(
+                "UPDATE webhook_secrets SET last_matched_at = $1 WHERE id = $2
+                    AND (last_matched_at IS NULL OR last_matched_at < $1)",
+            )
+            .bind(at)
+            .bind(secret)
+            .execute(&mut *$tx)
+            .await?;
+        }
         let mut outcomes = Vec::with_capacity(batch.len());
         for (ev, first) in batch.iter().zip(firsts) {
             if first {
@@ -249,7 +281,7 @@ impl Store {
         project_id: &str,
         limit: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = dispatch!(self, |pool| {
+        let rows: Vec<EventRow> = dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT e.event_id, e.event_type, {STATUS_SQL} AS status,
                     COALESCE(e.ignored_reason, w.last_error) AS reason, e.customer_id AS customer,
@@ -262,7 +294,7 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows)
+        rows.into_iter().map(EventRecord::try_from).collect()
     }
 
     /// The stored body, byte-exact, as Stripe sent it.

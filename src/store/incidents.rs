@@ -1,172 +1,197 @@
-//! Incidents: one standing incident per (project, customer, kind).
+//! Incidents: one standing incident per (project, customer, kind). Opening
+//! and resolving are written once, as statements any transaction can run,
+//! so a check's verdict and its incidents commit together.
 
-use serde::Serialize;
 use serde_json::Value;
 
-use super::{Store, StoreError, dispatch};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentKind {
-    Unfulfilled,
-    UnpaidAccess,
-    ProbeFailed,
-    WebhookLag,
-    UnmappedCustomer,
-    StripeAuth,
-}
-
-impl IncidentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unfulfilled => "unfulfilled",
-            Self::UnpaidAccess => "unpaid_access",
-            Self::ProbeFailed => "probe_failed",
-            Self::WebhookLag => "webhook_lag",
-            Self::UnmappedCustomer => "unmapped_customer",
-            Self::StripeAuth => "stripe_auth",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IncidentStatus {
-    Open,
-    Acknowledged,
-    Resolved,
-}
+use super::{Store, StoreError, decode, dispatch};
+use crate::domain::{Incident, IncidentKind, IncidentStatus};
 
 /// What a check proved, carried by the incident it opens.
 #[derive(Clone, Debug, Default)]
-pub struct Evidence<'a> {
-    pub app_user_id: Option<&'a str>,
-    pub subscription_id: Option<&'a str>,
-    pub subscription_status: Option<&'a str>,
-    pub expected: Option<&'a Value>,
-    pub observed: Option<&'a Value>,
-    pub deploy_sha: Option<&'a str>,
+pub struct Evidence {
+    pub app_user_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub subscription_status: Option<String>,
+    pub expected: Option<Value>,
+    pub observed: Option<Value>,
+    pub deploy_sha: Option<String>,
     /// The run that proves it; every proving run is linked.
-    pub run_id: Option<&'a str>,
+    pub run_id: Option<String>,
 }
 
-pub struct NewIncident<'a> {
-    pub project_id: &'a str,
+#[derive(Clone, Debug)]
+pub struct NewIncident {
+    pub project_id: String,
     pub kind: IncidentKind,
-    pub customer_id: &'a str,
-    pub event_id: Option<&'a str>,
+    /// Empty for an incident of the whole project.
+    pub customer_id: String,
+    pub event_id: Option<String>,
     pub details: Value,
     /// `Some(n)` sets the count (a sweep that counts what it sees); `None` adds one.
     pub count: Option<i64>,
     pub now: i64,
-    pub evidence: Evidence<'a>,
+    pub evidence: Evidence,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct Incident {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    #[serde(rename = "customer")]
+/// Standing incidents of these kinds of one customer (or `""`, the
+/// project) that a working check or read shows are gone.
+#[derive(Clone, Debug)]
+pub struct Resolve {
     pub customer_id: String,
-    pub event_id: Option<String>,
-    #[serde(skip)]
-    pub details: String,
-    pub first_seen: i64,
-    pub last_seen: i64,
-    pub count: i64,
-    pub app_user_id: Option<String>,
-    pub subscription_id: Option<String>,
-    pub subscription_status: Option<String>,
-    pub expected: Option<String>,
-    pub observed: Option<String>,
-    pub deploy_sha: Option<String>,
+    pub kinds: Vec<IncidentKind>,
+}
+
+#[derive(sqlx::FromRow)]
+struct IncidentRow {
+    id: String,
+    kind: String,
+    status: String,
+    customer_id: String,
+    event_id: Option<String>,
+    details: String,
+    first_seen: i64,
+    last_seen: i64,
+    count: i64,
+    app_user_id: Option<String>,
+    subscription_id: Option<String>,
+    subscription_status: Option<String>,
+    expected: Option<String>,
+    observed: Option<String>,
+    deploy_sha: Option<String>,
+}
+
+impl TryFrom<IncidentRow> for Incident {
+    type Error = StoreError;
+    fn try_from(r: IncidentRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            kind: decode(&r.kind)?,
+            status: decode(&r.status)?,
+            id: r.id,
+            customer_id: r.customer_id,
+            event_id: r.event_id,
+            details: r.details,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            count: r.count,
+            app_user_id: r.app_user_id,
+            subscription_id: r.subscription_id,
+            subscription_status: r.subscription_status,
+            expected: r.expected,
+            observed: r.observed,
+            deploy_sha: r.deploy_sha,
+        })
+    }
 }
 
 const INCIDENT_COLUMNS: &str =
     "id, kind, status, customer_id, event_id, details, first_seen, last_seen, count,
     app_user_id, subscription_id, subscription_status, expected, observed, deploy_sha";
 
-impl Store {
-    /// Opens the incident, or bumps the standing one of the same key (fresh
-    /// evidence replaces the old); returns its id.
-    pub async fn open_incident(&self, new: NewIncident<'_>) -> Result<String, StoreError> {
+pub(super) const OPEN_INCIDENT: &str =
+    "INSERT INTO incidents (id, project_id, kind, customer_id, status, event_id, details,
+        first_seen, last_seen, count, app_user_id, subscription_id, subscription_status,
+        expected, observed, deploy_sha)
+     VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7, COALESCE(CAST($8 AS BIGINT), 1),
+        $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (project_id, customer_id, kind) WHERE status <> 'resolved'
+     DO UPDATE SET last_seen = excluded.last_seen, details = excluded.details,
+        count = COALESCE(CAST($8 AS BIGINT), incidents.count + 1),
+        event_id = COALESCE(excluded.event_id, incidents.event_id),
+        app_user_id = COALESCE(excluded.app_user_id, incidents.app_user_id),
+        subscription_id = COALESCE(excluded.subscription_id, incidents.subscription_id),
+        subscription_status = COALESCE(excluded.subscription_status, incidents.subscription_status),
+        expected = COALESCE(excluded.expected, incidents.expected),
+        observed = COALESCE(excluded.observed, incidents.observed),
+        deploy_sha = COALESCE(excluded.deploy_sha, incidents.deploy_sha)
+     RETURNING id";
+
+pub(super) const LINK_RUN: &str =
+    "INSERT INTO incident_runs (incident_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+pub(super) const RESOLVE: &str = "UPDATE incidents SET status = 'resolved', resolved_at = $1
+     WHERE project_id = $2 AND customer_id = $3 AND kind = $4 AND status <> 'resolved'";
+
+/// Opens (or bumps) one incident inside the transaction `$tx`; its id.
+macro_rules! open_incident_in {
+    ($tx:expr, $new:expr) => {{
+        let new: &$crate::store::NewIncident = $new;
         let e = &new.evidence;
-        let (id,): (String,) = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "INSERT INTO incidents (id, project_id, kind, customer_id, status, event_id, details,
-                    first_seen, last_seen, count, app_user_id, subscription_id, subscription_status,
-                    expected, observed, deploy_sha)
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7, COALESCE(CAST($8 AS BIGINT), 1),
-                    $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (project_id, customer_id, kind) WHERE status <> 'resolved'
-                 DO UPDATE SET last_seen = excluded.last_seen, details = excluded.details,
-                    count = COALESCE(CAST($8 AS BIGINT), incidents.count + 1),
-                    event_id = COALESCE(excluded.event_id, incidents.event_id),
-                    app_user_id = COALESCE(excluded.app_user_id, incidents.app_user_id),
-                    subscription_id = COALESCE(excluded.subscription_id, incidents.subscription_id),
-                    subscription_status = COALESCE(excluded.subscription_status, incidents.subscription_status),
-                    expected = COALESCE(excluded.expected, incidents.expected),
-                    observed = COALESCE(excluded.observed, incidents.observed),
-                    deploy_sha = COALESCE(excluded.deploy_sha, incidents.deploy_sha)
-                 RETURNING id",
-            )
-            .bind(crate::ids::incident_id())
-            .bind(new.project_id)
+        let (id,): (String,) = sqlx::query_as($crate::store::incidents::OPEN_INCIDENT)
+            .bind($crate::ids::incident_id())
+            .bind(&new.project_id)
             .bind(new.kind.as_str())
-            .bind(new.customer_id)
-            .bind(new.event_id)
+            .bind(&new.customer_id)
+            .bind(&new.event_id)
             .bind(new.details.to_string())
             .bind(new.now)
             .bind(new.count)
-            .bind(e.app_user_id)
-            .bind(e.subscription_id)
-            .bind(e.subscription_status)
-            .bind(e.expected.map(Value::to_string))
-            .bind(e.observed.map(Value::to_string))
-            .bind(e.deploy_sha)
-            .fetch_one(pool)
-            .await
-        })?;
-        if let Some(run_id) = e.run_id {
-            dispatch!(self, |pool| {
-                sqlx::query(
-                    "INSERT INTO incident_runs (incident_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
+            .bind(&e.app_user_id)
+            .bind(&e.subscription_id)
+            .bind(&e.subscription_status)
+            .bind(e.expected.as_ref().map(serde_json::Value::to_string))
+            .bind(e.observed.as_ref().map(serde_json::Value::to_string))
+            .bind(&e.deploy_sha)
+            .fetch_one(&mut *$tx)
+            .await?;
+        if let Some(run_id) = &e.run_id {
+            sqlx::query($crate::store::incidents::LINK_RUN)
                 .bind(&id)
                 .bind(run_id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
+                .execute(&mut *$tx)
+                .await?;
         }
+        id
+    }};
+}
+pub(crate) use open_incident_in;
+
+/// Resolves standing incidents inside the transaction `$tx`; how many.
+macro_rules! resolve_in {
+    ($tx:expr, $project:expr, $resolve:expr, $now:expr) => {{
+        let resolve: &$crate::store::Resolve = $resolve;
+        let mut resolved = 0u64;
+        for kind in &resolve.kinds {
+            resolved += sqlx::query($crate::store::incidents::RESOLVE)
+                .bind($now)
+                .bind($project)
+                .bind(&resolve.customer_id)
+                .bind(kind.as_str())
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+        }
+        resolved
+    }};
+}
+pub(crate) use resolve_in;
+
+impl Store {
+    /// Opens the incident, or bumps the standing one of the same key (fresh
+    /// evidence replaces the old); returns its id.
+    pub async fn open_incident(&self, new: &NewIncident) -> Result<String, StoreError> {
+        let id = dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let id = open_incident_in!(tx, new);
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        })?;
         Ok(id)
     }
 
-    /// Resolves the customer's standing incidents of these kinds (a passing check).
-    pub async fn resolve_customer_incidents(
+    /// Resolves the standing incidents `resolve` names (a working check or read).
+    pub async fn resolve_incidents(
         &self,
         project_id: &str,
-        customer_id: &str,
-        kinds: &[IncidentKind],
+        resolve: &Resolve,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let mut resolved = 0;
-        for kind in kinds {
-            resolved += dispatch!(self, |pool| {
-                sqlx::query(
-                    "UPDATE incidents SET status = 'resolved', resolved_at = $1
-                     WHERE project_id = $2 AND customer_id = $3 AND kind = $4 AND status <> 'resolved'",
-                )
-                .bind(now)
-                .bind(project_id)
-                .bind(customer_id)
-                .bind(kind.as_str())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-            })?;
-        }
+        let resolved = dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = resolve_in!(tx, project_id, resolve, now);
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        })?;
         Ok(resolved)
     }
 
@@ -178,18 +203,13 @@ impl Store {
         status: IncidentStatus,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let status = match status {
-            IncidentStatus::Open => "open",
-            IncidentStatus::Acknowledged => "acknowledged",
-            IncidentStatus::Resolved => "resolved",
-        };
         let changed = dispatch!(self, |pool| {
             sqlx::query(
                 "UPDATE incidents SET status = $1,
                     resolved_at = CASE WHEN $1 = 'resolved' THEN $2 ELSE resolved_at END
                  WHERE project_id = $3 AND id = $4 AND status <> 'resolved'",
             )
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(project_id)
             .bind(id)
@@ -205,7 +225,7 @@ impl Store {
         project_id: &str,
         id: &str,
     ) -> Result<Option<Incident>, StoreError> {
-        let row = dispatch!(self, |pool| {
+        let row: Option<IncidentRow> = dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE project_id = $1 AND id = $2"
             )))
@@ -214,7 +234,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row)
+        row.map(Incident::try_from).transpose()
     }
 
     /// Ids of the runs that prove an incident, oldest first.
@@ -230,14 +250,21 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// Resolves standing `kind` incidents whose customer is not in `still`.
+    /// Resolves standing `kind` incidents whose (project, customer) is not in `still`.
     pub async fn resolve_incidents_except(
         &self,
         kind: IncidentKind,
         still: &[(String, String)],
         now: i64,
     ) -> Result<u64, StoreError> {
-        let open = self.standing_incidents(kind).await?;
+        let open: Vec<(String, String, String)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, project_id, customer_id FROM incidents WHERE kind = $1 AND status <> 'resolved'",
+            )
+            .bind(kind.as_str())
+            .fetch_all(pool)
+            .await
+        })?;
         let mut resolved = 0;
         for (id, project, customer) in open {
             if still.iter().any(|(p, c)| *p == project && *c == customer) {
@@ -257,24 +284,9 @@ impl Store {
         Ok(resolved)
     }
 
-    async fn standing_incidents(
-        &self,
-        kind: IncidentKind,
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let rows = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, project_id, customer_id FROM incidents WHERE kind = $1 AND status <> 'resolved'",
-            )
-            .bind(kind.as_str())
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows)
-    }
-
     /// Newest first.
     pub async fn list_incidents(&self, project_id: &str) -> Result<Vec<Incident>, StoreError> {
-        let rows = dispatch!(self, |pool| {
+        let rows: Vec<IncidentRow> = dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE project_id = $1 ORDER BY last_seen DESC, id"
             )))
@@ -282,6 +294,6 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows)
+        rows.into_iter().map(Incident::try_from).collect()
     }
 }

@@ -23,17 +23,16 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use checks::{ProbeConfig, ProjectSettings};
-pub use inbox::{EventRecord, InsertOutcome, NewEvent};
-pub use incidents::{Evidence, Incident, IncidentKind, IncidentStatus, NewIncident};
+pub use checks::ProbeConfig;
+pub use inbox::{InsertOutcome, NewEvent};
+pub use incidents::{Evidence, NewIncident, Resolve};
 pub use projects::{
-    Integration, IntegrationWrite, KeyMode, NewProject, Project, ProjectMode, SealedSecret,
+    Integration, IntegrationWrite, NewProject, SealedSecret, SecretRemoval, WebhookSecretInfo,
 };
-pub use queue::{Claim, ClaimedItem, LaggingEvent};
-pub use runs::{NewRun, Run, RunProgress, RunStep, Trigger};
-pub use scans::{Scan, ScanCheckpoint};
-pub use state::{CustomerState, StoredSubscription};
-pub use tokens::{ApiToken, Role};
+pub use queue::{Claim, ClaimedItem, LaggingEvent, Replayed};
+pub use runs::{NewRun, RunOutcome, RunSettlement};
+pub use scans::{NewScan, ScanCheckpoint, ScanEnd};
+pub use state::{CustomerState, StoredSubscription, SyncCommit, SyncOutcome, WebhookCheck};
 
 use crate::config::DatabaseUrl;
 
@@ -52,6 +51,20 @@ pub(crate) use dispatch;
 fn id_list(items: &[ClaimedItem]) -> String {
     let ids: Vec<String> = items.iter().map(|i| i.id.to_string()).collect();
     ids.join(",")
+}
+
+/// Decodes a stored name into its enum; an unknown name is corrupt data.
+fn decode<T: std::str::FromStr<Err = crate::domain::UnknownName>>(
+    raw: &str,
+) -> Result<T, StoreError> {
+    raw.parse()
+        .map_err(|e: crate::domain::UnknownName| StoreError::Corrupt(e.to_string()))
+}
+
+/// Decodes a stored project id.
+fn project_id(raw: &str) -> Result<crate::ids::ProjectId, StoreError> {
+    crate::ids::ProjectId::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("project id {raw:?}")))
 }
 
 /// A database failure, classified so callers can answer correctly.

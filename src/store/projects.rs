@@ -1,73 +1,10 @@
 //! Projects and their Stripe integration (API key and signing secrets, sealed).
 
-use serde::Serialize;
-
 use super::{Store, StoreError, dispatch, violated_constraint};
-use crate::ids::ProjectId;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProjectMode {
-    Live,
-    Test,
-    Demo,
-}
-
-impl ProjectMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Test => "test",
-            Self::Demo => "demo",
-        }
-    }
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "live" => Some(Self::Live),
-            "test" => Some(Self::Test),
-            "demo" => Some(Self::Demo),
-            _ => None,
-        }
-    }
-}
-
-/// Test or live, as given by a Stripe key's prefix and an event's `livemode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyMode {
-    Test,
-    Live,
-}
-
-impl KeyMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Test => "test",
-            Self::Live => "live",
-        }
-    }
-    pub fn is_live(self) -> bool {
-        self == Self::Live
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Project {
-    pub id: ProjectId,
-    pub name: String,
-    pub mode: ProjectMode,
-    pub user_metadata_key: String,
-    pub require_mapping: bool,
-    pub lag_threshold_secs: i64,
-    pub past_due_grace_secs: i64,
-    pub fulfillment_deadline_secs: i64,
-    pub use_entitlements: bool,
-    /// Daily scan time, `HH:MM` UTC.
-    pub scan_at: String,
-    /// Stripe requests per second a scan may spend; `None` = 20 test, 80 live.
-    pub stripe_budget_rps: Option<i64>,
-    pub created_at: i64,
-}
+use crate::{
+    domain::{KeyMode, Project, ProjectMode},
+    ids::ProjectId,
+};
 
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
@@ -89,10 +26,8 @@ impl TryFrom<ProjectRow> for Project {
     type Error = StoreError;
     fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
         Ok(Self {
-            id: ProjectId::parse(&r.id)
-                .ok_or_else(|| StoreError::Corrupt(format!("project id {:?}", r.id)))?,
-            mode: ProjectMode::parse(&r.mode)
-                .ok_or_else(|| StoreError::Corrupt(format!("project mode {:?}", r.mode)))?,
+            id: super::project_id(&r.id)?,
+            mode: super::decode::<ProjectMode>(&r.mode)?,
             name: r.name,
             user_metadata_key: r.user_metadata_key,
             require_mapping: r.require_mapping,
@@ -129,6 +64,7 @@ pub struct IntegrationWrite {
     pub connected_at: i64,
 }
 
+/// A project's Stripe connection as stored (the key sealed).
 #[derive(Clone, Debug)]
 pub struct Integration {
     pub api_key_sealed: Vec<u8>,
@@ -136,8 +72,26 @@ pub struct Integration {
     pub key_mode: KeyMode,
     pub account_id: Option<String>,
     pub connected_at: i64,
-    pub webhook_secrets_sealed: Vec<Vec<u8>>,
-    pub webhook_secret_last4: Vec<String>,
+    pub webhook_secrets: Vec<WebhookSecretInfo>,
+}
+
+/// A webhook signing secret, as it may be shown: never more than its last four.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookSecretInfo {
+    pub id: i64,
+    pub last4: String,
+    pub created_at: i64,
+    pub last_matched_at: Option<i64>,
+}
+
+/// How a request to remove a signing secret ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretRemoval {
+    Removed,
+    NotFound,
+    /// It is the project's last secret and removal was not forced: every
+    /// webhook would then be refused.
+    Last,
 }
 
 const PROJECT_COLUMNS: &str =
@@ -252,17 +206,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for secret in &write.webhook_secrets {
-                sqlx::query(
-                    "INSERT INTO webhook_secrets (project_id, secret_enc, fingerprint, last4, created_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, fingerprint) DO NOTHING",
-                )
-                .bind(project.as_str())
-                .bind(&secret.sealed)
-                .bind(&secret.fingerprint)
-                .bind(&secret.last4)
-                .bind(write.connected_at)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(INSERT_SECRET)
+                    .bind(project.as_str())
+                    .bind(&secret.sealed)
+                    .bind(&secret.fingerprint)
+                    .bind(&secret.last4)
+                    .bind(write.connected_at)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await
         })?;
@@ -286,28 +237,126 @@ impl Store {
         let Some((api_key_sealed, api_key_last4, mode, account_id, connected_at)) = row else {
             return Ok(None);
         };
-        let secrets: Vec<(Vec<u8>, String)> = dispatch!(self, |pool| {
+        Ok(Some(Integration {
+            api_key_sealed,
+            api_key_last4,
+            key_mode: super::decode(&mode)?,
+            account_id,
+            connected_at,
+            webhook_secrets: self.webhook_secrets(project).await?,
+        }))
+    }
+
+    /// The project's signing secrets, oldest first, without their values.
+    pub async fn webhook_secrets(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Vec<WebhookSecretInfo>, StoreError> {
+        type Row = (i64, String, i64, Option<i64>);
+        let rows: Vec<Row> = dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT secret_enc, last4 FROM webhook_secrets WHERE project_id = $1 ORDER BY id",
+                "SELECT CAST(id AS BIGINT), last4, created_at, last_matched_at FROM webhook_secrets
+                 WHERE project_id = $1 ORDER BY id",
             )
             .bind(project.as_str())
             .fetch_all(pool)
             .await
         })?;
-        let key_mode = match mode.as_str() {
-            "live" => KeyMode::Live,
-            "test" => KeyMode::Test,
-            other => return Err(StoreError::Corrupt(format!("key mode {other:?}"))),
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, last4, created_at, last_matched_at)| WebhookSecretInfo {
+                    id,
+                    last4,
+                    created_at,
+                    last_matched_at,
+                },
+            )
+            .collect())
+    }
+
+    /// The sealed signing secrets with their ids (for the vault to open).
+    pub async fn sealed_webhook_secrets(
+        &self,
+        project: &ProjectId,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let rows = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT CAST(id AS BIGINT), secret_enc FROM webhook_secrets WHERE project_id = $1 ORDER BY id",
+            )
+            .bind(project.as_str())
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Adds signing secrets (one already held is kept once), in one transaction.
+    pub async fn add_webhook_secrets(
+        &self,
+        project: &ProjectId,
+        secrets: &[SealedSecret],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for secret in secrets {
+                sqlx::query(INSERT_SECRET)
+                    .bind(project.as_str())
+                    .bind(&secret.sealed)
+                    .bind(&secret.fingerprint)
+                    .bind(&secret.last4)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Removes one signing secret, refusing the last one unless `allow_last`;
+    /// the count and the delete share one transaction, so two removals at
+    /// once cannot both pass the check.
+    pub async fn remove_webhook_secret(
+        &self,
+        project: &ProjectId,
+        id: i64,
+        allow_last: bool,
+    ) -> Result<SecretRemoval, StoreError> {
+        // PostgreSQL locks the project's secrets; SQLite has one writer.
+        let lock = match self {
+            Self::Sqlite(_) => LOCK_SECRETS.to_string(),
+            Self::Postgres(_) => format!("{LOCK_SECRETS} FOR UPDATE"),
         };
-        let (sealed, last4) = secrets.into_iter().unzip();
-        Ok(Some(Integration {
-            api_key_sealed,
-            api_key_last4,
-            key_mode,
-            account_id,
-            connected_at,
-            webhook_secrets_sealed: sealed,
-            webhook_secret_last4: last4,
-        }))
+        let outcome = dispatch!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(lock.as_str()))
+                .bind(project.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            let outcome = if !ids.iter().any(|(i,)| *i == id) {
+                SecretRemoval::NotFound
+            } else if ids.len() == 1 && !allow_last {
+                SecretRemoval::Last
+            } else {
+                sqlx::query("DELETE FROM webhook_secrets WHERE project_id = $1 AND id = $2")
+                    .bind(project.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                SecretRemoval::Removed
+            };
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(outcome)
+        })?;
+        Ok(outcome)
     }
 }
+
+const INSERT_SECRET: &str =
+    "INSERT INTO webhook_secrets (project_id, secret_enc, fingerprint, last4, created_at)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, fingerprint) DO NOTHING";
+
+const LOCK_SECRETS: &str =
+    "SELECT CAST(id AS BIGINT) FROM webhook_secrets WHERE project_id = $1 ORDER BY id";

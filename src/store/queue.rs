@@ -2,7 +2,8 @@
 //! then finish, retry or dead-letter them; the lag sweeper and `/metrics`
 //! read it.
 
-use super::{Store, StoreError, dispatch, id_list};
+use super::{Store, StoreError, dispatch, id_list, runs::INSERT_RUN};
+use crate::domain::{RunKind, Trigger};
 
 #[derive(Clone, Debug)]
 pub struct ClaimedItem {
@@ -11,6 +12,15 @@ pub struct ClaimedItem {
     pub attempts: i64,
     /// When Stripe created the event (unix seconds).
     pub event_created: i64,
+    /// Set when the event was replayed: the run its sync makes due.
+    pub replay_run_id: Option<String>,
+}
+
+/// A replayed event: its work is due again and, when the project can be
+/// checked, a new run waits for the sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    pub run_id: Option<String>,
 }
 
 /// Work claimed by one worker: every due item of one customer.
@@ -111,7 +121,7 @@ impl Store {
         if due.is_none() {
             return Ok(None);
         }
-        type Row = (i64, String, String, String, i64, i64);
+        type Row = (i64, String, String, String, i64, i64, Option<String>);
         let rows: Vec<Row> = match self {
             // One statement, so one commit: the oldest due item picks the
             // customer and every pending item of that customer goes with it.
@@ -120,7 +130,7 @@ impl Store {
                     "UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
                      WHERE id IN (SELECT o.id FROM work_items o, ({}) h
                         WHERE o.project_id = h.project_id AND o.customer_id = h.customer_id {CLAIM_PENDING})
-                     RETURNING id, project_id, customer_id, event_id, attempts, event_created",
+                     RETURNING id, project_id, customer_id, event_id, attempts, event_created, replay_run_id",
                     claim_head("")
                 )))
                 .bind(lease_until)
@@ -139,7 +149,7 @@ impl Store {
                      UPDATE work_items SET status = 'leased', locked_until = $1, lease_owner = $2, attempts = attempts + 1
                      FROM picked WHERE work_items.id = picked.id
                      RETURNING work_items.id, work_items.project_id, work_items.customer_id, work_items.event_id,
-                        work_items.attempts, work_items.event_created",
+                        work_items.attempts, work_items.event_created, work_items.replay_run_id",
                     claim_head("FOR UPDATE SKIP LOCKED")
                 )))
                 .bind(lease_until)
@@ -157,11 +167,12 @@ impl Store {
         let mut items: Vec<ClaimedItem> = std::iter::once(first)
             .chain(rows)
             .map(
-                |(id, _, _, event_id, attempts, event_created)| ClaimedItem {
+                |(id, _, _, event_id, attempts, event_created, replay_run_id)| ClaimedItem {
                     id,
                     event_id,
                     attempts,
                     event_created,
+                    replay_run_id,
                 },
             )
             .collect();
@@ -173,17 +184,42 @@ impl Store {
         }))
     }
 
-    /// Puts items back for a later attempt, keeping the reason.
+    /// Extends the lease `owner` holds on `items`; false once any is lost.
+    pub async fn renew_claim(
+        &self,
+        items: &[ClaimedItem],
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = self.with_id_list(
+            "UPDATE work_items SET locked_until = $1 WHERE lease_owner = $2 AND status = 'leased' AND ",
+            3,
+        );
+        let renewed = dispatch!(self, |pool| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(lease_until)
+                .bind(owner)
+                .bind(id_list(items))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(renewed == items.len() as u64)
+    }
+
+    /// Puts items back for a later attempt, keeping the reason; false (and
+    /// nothing changed) when `owner` no longer holds them.
     pub async fn retry_later(
         &self,
         items: &[ClaimedItem],
+        owner: &str,
         run_after: i64,
         error: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.settle(
             items,
+            owner,
             "status = 'queued', run_after = $1",
-            "status = 'leased' AND ",
             run_after,
             error,
         )
@@ -191,68 +227,142 @@ impl Store {
     }
 
     /// Gives up on items (a permanent failure, or the schedule ran out); the
-    /// reason stays for the event log and a replay.
+    /// reason stays for the event log and a replay, and a replay's waiting
+    /// run fails with it. False (nothing changed) when `owner` lost them.
     pub async fn dead_letter(
         &self,
         items: &[ClaimedItem],
+        owner: &str,
         now: i64,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.settle(items, "status = 'dead', finished_at = $1", "", now, error)
-            .await
+    ) -> Result<bool, StoreError> {
+        if !self
+            .settle(
+                items,
+                owner,
+                "status = 'dead', finished_at = $1",
+                now,
+                error,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        for run_id in items.iter().filter_map(|i| i.replay_run_id.as_deref()) {
+            dispatch!(self, |pool| {
+                sqlx::query(
+                    "UPDATE runs SET status = 'failed', kind = $1, summary = $2, finished_at = $3
+                     WHERE id = $4 AND status = 'pending'",
+                )
+                .bind(RunKind::StripeError.as_str())
+                .bind(format!(
+                    "the replayed event could not be processed: {error}"
+                ))
+                .bind(now)
+                .bind(run_id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(true)
     }
 
-    /// Ends the lease on `items` in one statement: `set` (which uses `$1`,
-    /// bound to `at`), the error kept, rows filtered by `guard`.
+    /// Ends the lease `owner` holds on `items` in one statement: `set`
+    /// (which uses `$1`, bound to `at`), the error kept.
     async fn settle(
         &self,
         items: &[ClaimedItem],
+        owner: &str,
         set: &str,
-        guard: &str,
         at: i64,
         error: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sql = self.with_id_list(
             &format!(
                 "UPDATE work_items SET {set}, last_error = $2, locked_until = NULL, lease_owner = NULL
-                 WHERE {guard}"
+                 WHERE lease_owner = $4 AND status = 'leased' AND "
             ),
             3,
         );
-        dispatch!(self, |pool| {
+        let settled = dispatch!(self, |pool| {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(at)
                 .bind(error)
                 .bind(id_list(items))
+                .bind(owner)
                 .execute(pool)
                 .await
-                .map(|_| ())
+                .map(|r| r.rows_affected())
         })?;
-        Ok(())
+        Ok(settled == items.len() as u64)
     }
 
     /// Replays an event: its work item becomes due now with a fresh attempt
-    /// budget. Returns false for an unknown or ignored event.
+    /// budget and, when `checkable`, a new `rerun` run (an external id of its
+    /// own) waits for the sync, which makes it due. `None` for an unknown or
+    /// ignored event, or one being processed this moment.
     pub async fn replay_event(
         &self,
         project_id: &str,
         event_id: &str,
+        checkable: bool,
         now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = dispatch!(self, |pool| {
+    ) -> Result<Option<Replayed>, StoreError> {
+        let run_id = format!("run_{}", crate::ids::random_id());
+        let external = format!("replay:{event_id}:{}", crate::ids::random_id());
+        let replayed = dispatch!(self, |pool| {
+            async {
+            let mut tx = pool.begin().await?;
+            let item: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT customer_id, replay_run_id FROM work_items
+                 WHERE project_id = $1 AND event_id = $2 AND status <> 'leased'",
+            )
+            .bind(project_id)
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((customer, waiting)) = item else {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>(None);
+            };
+            // A replay not yet synced keeps its run: asking twice is one replay.
+            let fresh = waiting.is_none();
+            let run_id = waiting.unwrap_or(run_id);
+            if checkable && fresh {
+                // Due only once the sync activates it (next_at far away).
+                sqlx::query(INSERT_RUN)
+                    .bind(&run_id)
+                    .bind(project_id)
+                    .bind(&customer)
+                    .bind(Trigger::Rerun.as_str())
+                    .bind(&external)
+                    .bind(event_id)
+                    .bind(now)
+                    .bind(i64::MAX)
+                    .bind(now)
+                    .bind(false)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE work_items SET status = 'queued', run_after = $1, attempts = 0, last_error = NULL,
-                   finished_at = NULL, locked_until = NULL, lease_owner = NULL
+                   finished_at = NULL, locked_until = NULL, lease_owner = NULL, replay_run_id = $4
                  WHERE project_id = $2 AND event_id = $3 AND status <> 'leased'",
             )
             .bind(now)
             .bind(project_id)
             .bind(event_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            .bind(checkable.then_some(run_id.as_str()))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Replayed {
+                run_id: checkable.then(|| run_id.clone()),
+            }))
+        }.await
         })?;
-        Ok(done > 0)
+        Ok(replayed)
     }
 
     /// Unfinished events older than their project's lag threshold.

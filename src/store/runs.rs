@@ -1,86 +1,148 @@
 //! Check runs and their evidence. A run is inserted once per
 //! (project, trigger, external id), claimed under a lease while it probes,
-//! and finished passed or failed.
+//! and settled — rescheduled or finished — only by the lease holder, for
+//! the generation it judged, together with its evidence and incidents.
 
-use serde::Serialize;
 use serde_json::Value;
 
-use super::{Store, StoreError, dispatch};
-
-/// What started a check (SPEC §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    Webhook,
-    Scan,
-    Manual,
-    Rerun,
-    Drill,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Webhook => "webhook",
-            Self::Scan => "scan",
-            Self::Manual => "manual",
-            Self::Rerun => "rerun",
-            Self::Drill => "drill",
-        }
-    }
-}
+use super::{
+    NewIncident, Resolve, Store, StoreError, decode, dispatch,
+    incidents::{open_incident_in, resolve_in},
+    project_id,
+};
+use crate::domain::{Run, RunKind, RunStatus, RunStep, StepName, Trigger};
 
 pub struct NewRun<'a> {
     pub project_id: &'a str,
     pub customer_id: &'a str,
     pub trigger: Trigger,
-    /// The Stripe event id for webhook runs; unique per trigger.
+    /// Unique per trigger (the Stripe event id of a webhook run).
     pub external_id: Option<&'a str>,
+    /// The Stripe event whose state the run judges, if any.
+    pub event_id: Option<&'a str>,
     /// Unix ms after which a mismatch becomes an incident.
     pub deadline: i64,
     pub now: i64,
+    /// Read Stripe before the first probe.
+    pub needs_sync: bool,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct Run {
-    pub id: String,
+/// How an attempt leaves its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Still pending, due again at `next_at`.
+    Reschedule { next_at: i64 },
+    /// A verdict.
+    Finish {
+        status: RunStatus,
+        kind: Option<RunKind>,
+    },
+}
+
+/// Everything one attempt writes, applied in one transaction and only if
+/// the attempt still holds the run's lease and judged its current
+/// generation: otherwise nothing at all is written.
+#[derive(Clone, Debug)]
+pub struct RunSettlement {
+    pub run_id: String,
     pub project_id: String,
-    pub customer_id: String,
-    #[sqlx(rename = "trigger_kind")]
-    pub trigger: String,
-    pub external_id: Option<String>,
-    pub status: String,
-    pub kind: Option<String>,
+    pub owner: String,
+    pub generation: i64,
+    pub now: i64,
+    pub outcome: RunOutcome,
     pub app_user_id: Option<String>,
-    pub expected: Option<String>,
-    pub observed: Option<String>,
+    pub expected: Option<Value>,
+    pub observed: Option<Value>,
     pub deploy_sha: Option<String>,
     pub summary: Option<String>,
-    pub probe_attempts: i64,
-    pub deadline: i64,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
+    pub steps: Vec<(StepName, Value)>,
+    pub open: Vec<NewIncident>,
+    pub resolve: Vec<Resolve>,
+    /// The app answered: remember when, so a lone failing customer is told
+    /// apart from the app being down for everyone.
+    pub probe_answered: bool,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct RunStep {
-    pub at: i64,
-    pub step: String,
-    pub detail: String,
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: String,
+    project_id: String,
+    customer_id: String,
+    trigger_kind: String,
+    external_id: Option<String>,
+    event_id: Option<String>,
+    status: String,
+    kind: Option<String>,
+    app_user_id: Option<String>,
+    expected: Option<String>,
+    observed: Option<String>,
+    deploy_sha: Option<String>,
+    summary: Option<String>,
+    probe_attempts: i64,
+    deadline: i64,
+    created_at: i64,
+    finished_at: Option<i64>,
+    generation: i64,
+    judged_generation: i64,
+    needs_sync: bool,
 }
 
-/// How a probe attempt left the run.
-pub struct RunProgress<'a> {
-    pub app_user_id: Option<&'a str>,
-    pub expected: Option<&'a Value>,
-    pub observed: Option<&'a Value>,
-    pub deploy_sha: Option<&'a str>,
-    pub summary: Option<&'a str>,
+impl TryFrom<RunRow> for Run {
+    type Error = StoreError;
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            project_id: project_id(&r.project_id)?,
+            trigger: decode(&r.trigger_kind)?,
+            status: decode(&r.status)?,
+            kind: r.kind.as_deref().map(decode).transpose()?,
+            id: r.id,
+            customer_id: r.customer_id,
+            external_id: r.external_id,
+            event_id: r.event_id,
+            app_user_id: r.app_user_id,
+            expected: r.expected,
+            observed: r.observed,
+            deploy_sha: r.deploy_sha,
+            summary: r.summary,
+            probe_attempts: r.probe_attempts,
+            deadline: r.deadline,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+            generation: r.generation,
+            judged_generation: r.judged_generation,
+            needs_sync: r.needs_sync,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    at: i64,
+    step: String,
+    detail: String,
 }
 
 const RUN_COLUMNS: &str =
-    "id, project_id, customer_id, trigger_kind, external_id, status, kind, app_user_id,
-    expected, observed, deploy_sha, summary, probe_attempts, deadline, created_at, finished_at";
+    "id, project_id, customer_id, trigger_kind, external_id, event_id, status, kind, app_user_id,
+    expected, observed, deploy_sha, summary, probe_attempts, deadline, created_at, finished_at,
+    generation, judged_generation, needs_sync";
+
+pub(super) const INSERT_RUN: &str =
+    "INSERT INTO runs (id, project_id, customer_id, trigger_kind, external_id, event_id,
+        status, deadline, next_at, created_at, needs_sync)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10)";
+
+/// The due run first; a run under a live lease is skipped.
+const DUE: &str =
+    "status = 'pending' AND next_at <= $2 AND (locked_until IS NULL OR locked_until < $2)";
+
+const SETTLE: &str =
+    "UPDATE runs SET status = $1, kind = $2, next_at = COALESCE($3, next_at), finished_at = $4,
+        app_user_id = COALESCE($5, app_user_id), expected = COALESCE($6, expected),
+        observed = COALESCE($7, observed), deploy_sha = COALESCE($8, deploy_sha),
+        summary = COALESCE($9, summary), probe_attempts = probe_attempts + 1,
+        locked_until = NULL, lease_owner = NULL, judged_generation = generation, needs_sync = $13
+     WHERE id = $10 AND lease_owner = $11 AND generation = $12 AND status = 'pending'";
 
 impl Store {
     /// Creates the run, or returns the existing one for the same
@@ -88,18 +150,19 @@ impl Store {
     pub async fn insert_run(&self, new: &NewRun<'_>) -> Result<(String, bool), StoreError> {
         let id = format!("run_{}", crate::ids::random_id());
         let inserted = dispatch!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO runs (id, project_id, customer_id, trigger_kind, external_id, status, deadline, next_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7)
-                 ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{INSERT_RUN} ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING"
+            )))
             .bind(&id)
             .bind(new.project_id)
             .bind(new.customer_id)
             .bind(new.trigger.as_str())
             .bind(new.external_id)
+            .bind(new.event_id)
             .bind(new.deadline)
             .bind(new.now)
+            .bind(new.now)
+            .bind(new.needs_sync)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -120,9 +183,10 @@ impl Store {
         Ok((existing.0, false))
     }
 
-    /// Claims one pending run that is due, under a lease.
+    /// Claims one pending run that is due, under a lease held by `owner`.
     pub async fn claim_due_run(
         &self,
+        owner: &str,
         now: i64,
         lease_until: i64,
     ) -> Result<Option<Run>, StoreError> {
@@ -140,41 +204,156 @@ impl Store {
         if due.is_none() {
             return Ok(None);
         }
-        let picked: Option<(String,)> = match self {
-            Self::Sqlite(pool) => {
-                sqlx::query_as(
-                    "UPDATE runs SET locked_until = $1
-                     WHERE id = (SELECT id FROM runs WHERE status = 'pending' AND next_at <= $2
-                        AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_at, id LIMIT 1)
-                     RETURNING id",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-            }
-            Self::Postgres(pool) => {
-                sqlx::query_as(
-                    "UPDATE runs SET locked_until = $1
-                     WHERE id = (SELECT id FROM runs WHERE status = 'pending' AND next_at <= $2
-                        AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_at, id LIMIT 1
-                        FOR UPDATE SKIP LOCKED)
-                     RETURNING id",
-                )
-                .bind(lease_until)
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-            }
+        let lock = match self {
+            Self::Sqlite(_) => "",
+            Self::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         };
+        let picked: Option<(String,)> = dispatch!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE runs SET locked_until = $1, lease_owner = $3
+                 WHERE id = (SELECT id FROM runs WHERE {DUE} ORDER BY next_at, id LIMIT 1 {lock})
+                 RETURNING id"
+            )))
+            .bind(lease_until)
+            .bind(now)
+            .bind(owner)
+            .fetch_optional(pool)
+            .await
+        })?;
         match picked {
             Some((id,)) => self.run(&id).await,
             None => Ok(None),
         }
     }
 
+    /// Claims one specific pending run (the CLI's `check` drives its own run).
+    pub async fn claim_run(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Run>, StoreError> {
+        let claimed = dispatch!(self, |pool| {
+            sqlx::query(
+                "UPDATE runs SET locked_until = $1, lease_owner = $4
+                 WHERE id = $2 AND status = 'pending' AND (locked_until IS NULL OR locked_until < $3)",
+            )
+            .bind(lease_until)
+            .bind(id)
+            .bind(now)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        self.run(id).await
+    }
+
+    /// Extends the lease `owner` holds on a run; false once it is lost.
+    pub async fn renew_run_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = dispatch!(self, |pool| {
+            sqlx::query(
+                "UPDATE runs SET locked_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+            )
+            .bind(lease_until)
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(renewed == 1)
+    }
+
+    /// Gives a run back without a verdict (its attempt was superseded), so
+    /// it is due again at once for whoever claims it next.
+    pub async fn release_run(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        dispatch!(self, |pool| {
+            sqlx::query(
+                "UPDATE runs SET locked_until = NULL, lease_owner = NULL WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Applies one attempt's settlement in one transaction; `false` (and
+    /// nothing written) when the lease was lost or a newer event bumped the
+    /// run's generation since the attempt read its state.
+    pub async fn settle_run(&self, s: &RunSettlement) -> Result<bool, StoreError> {
+        let (status, kind, next_at, finished_at) = match s.outcome {
+            RunOutcome::Reschedule { next_at } => (RunStatus::Pending, None, Some(next_at), None),
+            RunOutcome::Finish { status, kind } => (status, kind, None, Some(s.now)),
+        };
+        let landed = dispatch!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(SETTLE)
+                .bind(status.as_str())
+                .bind(kind.map(RunKind::as_str))
+                .bind(next_at)
+                .bind(finished_at)
+                .bind(&s.app_user_id)
+                .bind(s.expected.as_ref().map(Value::to_string))
+                .bind(s.observed.as_ref().map(Value::to_string))
+                .bind(&s.deploy_sha)
+                .bind(&s.summary)
+                .bind(&s.run_id)
+                .bind(&s.owner)
+                .bind(s.generation)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated != 1 {
+                tx.rollback().await?;
+                return Ok::<_, sqlx::Error>(false);
+            }
+            for (step, detail) in &s.steps {
+                sqlx::query(
+                    "INSERT INTO run_steps (run_id, at, step, detail) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&s.run_id)
+                .bind(s.now)
+                .bind(step.as_str())
+                .bind(detail.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for resolve in &s.resolve {
+                resolve_in!(tx, &s.project_id, resolve, s.now);
+            }
+            for new in &s.open {
+                open_incident_in!(tx, new);
+            }
+            if s.probe_answered {
+                sqlx::query("UPDATE app_probes SET last_ok_at = $1 WHERE project_id = $2")
+                    .bind(s.now)
+                    .bind(&s.project_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await)?;
+        Ok(landed)
+    }
+
     pub async fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
-        let row = dispatch!(self, |pool| {
+        let row: Option<RunRow> = dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"
             )))
@@ -182,7 +361,7 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
-        Ok(row)
+        row.map(Run::try_from).transpose()
     }
 
     /// Newest first; `customer` narrows to one customer.
@@ -192,7 +371,7 @@ impl Store {
         customer: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Run>, StoreError> {
-        let rows = dispatch!(self, |pool| {
+        let rows: Vec<RunRow> = dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND ($2 IS NULL OR customer_id = $2)
                  ORDER BY created_at DESC, id DESC LIMIT $3"
@@ -203,170 +382,27 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows)
-    }
-
-    pub async fn add_run_step(
-        &self,
-        run_id: &str,
-        step: &str,
-        detail: &Value,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, |pool| {
-            sqlx::query("INSERT INTO run_steps (run_id, at, step, detail) VALUES ($1, $2, $3, $4)")
-                .bind(run_id)
-                .bind(crate::now_ms())
-                .bind(step)
-                .bind(detail.to_string())
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(())
+        rows.into_iter().map(Run::try_from).collect()
     }
 
     pub async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>, StoreError> {
-        let rows = dispatch!(self, |pool| {
+        let rows: Vec<StepRow> = dispatch!(self, |pool| {
             sqlx::query_as("SELECT at, step, detail FROM run_steps WHERE run_id = $1 ORDER BY id")
                 .bind(run_id)
                 .fetch_all(pool)
                 .await
         })?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|r| {
+                Ok(RunStep {
+                    at: r.at,
+                    step: decode(&r.step)?,
+                    detail: r.detail,
+                })
+            })
+            .collect()
     }
 
-    /// Keeps the run pending, due again at `next_at`, and releases its lease.
-    pub async fn reschedule_run(
-        &self,
-        run_id: &str,
-        next_at: i64,
-        progress: &RunProgress<'_>,
-    ) -> Result<(), StoreError> {
-        self.write_run(run_id, "pending", None, Some(next_at), None, progress)
-            .await
-    }
-
-    /// Closes the run as `passed` or `failed` (with the mismatch `kind`).
-    pub async fn finish_run(
-        &self,
-        run_id: &str,
-        passed: bool,
-        kind: Option<&str>,
-        now: i64,
-        progress: &RunProgress<'_>,
-    ) -> Result<(), StoreError> {
-        let status = if passed { "passed" } else { "failed" };
-        self.write_run(run_id, status, kind, None, Some(now), progress)
-            .await
-    }
-
-    async fn write_run(
-        &self,
-        run_id: &str,
-        status: &str,
-        kind: Option<&str>,
-        next_at: Option<i64>,
-        finished_at: Option<i64>,
-        p: &RunProgress<'_>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE runs SET status = $1, kind = $2, next_at = COALESCE($3, next_at), finished_at = $4,
-                    app_user_id = COALESCE($5, app_user_id), expected = COALESCE($6, expected),
-                    observed = COALESCE($7, observed), deploy_sha = COALESCE($8, deploy_sha),
-                    summary = COALESCE($9, summary), probe_attempts = probe_attempts + 1, locked_until = NULL
-                 WHERE id = $10",
-            )
-            .bind(status)
-            .bind(kind)
-            .bind(next_at)
-            .bind(finished_at)
-            .bind(p.app_user_id)
-            .bind(p.expected.map(Value::to_string))
-            .bind(p.observed.map(Value::to_string))
-            .bind(p.deploy_sha)
-            .bind(p.summary)
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-}
-
-impl Store {
-    /// The customer's pending run, if one is waiting: `(id, deadline)`.
-    pub async fn pending_run(
-        &self,
-        project_id: &str,
-        customer_id: &str,
-    ) -> Result<Option<(String, i64)>, StoreError> {
-        let row = dispatch!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, deadline FROM runs WHERE project_id = $1 AND customer_id = $2 AND status = 'pending'
-                 ORDER BY created_at LIMIT 1",
-            )
-            .bind(project_id)
-            .bind(customer_id)
-            .fetch_optional(pool)
-            .await
-        })?;
-        Ok(row)
-    }
-
-    /// A newer event for a customer whose check is still pending: push the
-    /// deadline out and probe again now, instead of starting a second check.
-    pub async fn extend_run(
-        &self,
-        run_id: &str,
-        deadline: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE runs SET deadline = CASE WHEN deadline < $1 THEN $1 ELSE deadline END, next_at = $2
-                 WHERE id = $3 AND status = 'pending'",
-            )
-            .bind(deadline)
-            .bind(now)
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-}
-
-impl Store {
-    /// Claims one specific pending run (the CLI's `check` drives its own run).
-    pub async fn claim_run(
-        &self,
-        id: &str,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<Option<Run>, StoreError> {
-        let claimed = dispatch!(self, |pool| {
-            sqlx::query(
-                "UPDATE runs SET locked_until = $1
-                 WHERE id = $2 AND status = 'pending' AND (locked_until IS NULL OR locked_until < $3)",
-            )
-            .bind(lease_until)
-            .bind(id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if claimed == 0 {
-            return Ok(None);
-        }
-        self.run(id).await
-    }
-}
-
-impl Store {
     /// Starts a rerun check of the customer, due now, unless one is still
     /// pending: `(id, created)`. The `runs_one_pending_rerun` index keeps it
     /// to one pending rerun per customer even under concurrent requests.
@@ -381,15 +417,19 @@ impl Store {
         for _ in 0..3 {
             let id = format!("run_{}", crate::ids::random_id());
             let inserted = dispatch!(self, |pool| {
-                sqlx::query(
-                    "INSERT INTO runs (id, project_id, customer_id, trigger_kind, status, deadline, next_at, created_at)
-                     VALUES ($1, $2, $3, 'rerun', 'pending', $4, $4, $4)
-                     ON CONFLICT DO NOTHING",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{INSERT_RUN} ON CONFLICT DO NOTHING"
+                )))
                 .bind(&id)
                 .bind(project_id)
                 .bind(customer_id)
+                .bind(Trigger::Rerun.as_str())
+                .bind(None::<&str>)
+                .bind(None::<&str>)
                 .bind(now)
+                .bind(now)
+                .bind(now)
+                .bind(true)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
@@ -400,7 +440,7 @@ impl Store {
             let pending: Option<(String,)> = dispatch!(self, |pool| {
                 sqlx::query_as(
                     "SELECT id FROM runs WHERE project_id = $1 AND customer_id = $2
-                        AND trigger_kind = 'rerun' AND status = 'pending'",
+                        AND trigger_kind = 'rerun' AND status = 'pending' AND external_id IS NULL",
                 )
                 .bind(project_id)
                 .bind(customer_id)

@@ -1,47 +1,11 @@
 //! API tokens: only a SHA-256 hash of each token is stored, so a database
 //! leak does not hand out API access; a token is shown once, when created.
 
-use serde::Serialize;
-
-use super::{Store, StoreError, dispatch};
-use crate::ids::ProjectId;
-
-/// What a token (or, later, a member) may do in its project (SPEC §8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Integrations, secrets, members and every incident action.
-    Admin,
-    /// Read everything, trigger checks and reruns.
-    Viewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "admin" => Some(Self::Admin),
-            "viewer" => Some(Self::Viewer),
-            _ => None,
-        }
-    }
-}
-
-/// A stored token, without anything that reveals it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ApiToken {
-    pub id: String,
-    pub project_id: String,
-    pub role: Role,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
+use super::{Store, StoreError, decode, dispatch, project_id};
+use crate::{
+    domain::{ApiToken, Role},
+    ids::ProjectId,
+};
 
 #[derive(sqlx::FromRow)]
 struct TokenRow {
@@ -56,10 +20,9 @@ impl TryFrom<TokenRow> for ApiToken {
     type Error = StoreError;
     fn try_from(r: TokenRow) -> Result<Self, StoreError> {
         Ok(Self {
-            role: Role::parse(&r.role)
-                .ok_or_else(|| StoreError::Corrupt(format!("token role {:?}", r.role)))?,
+            role: decode(&r.role)?,
+            project_id: project_id(&r.project_id)?,
             id: r.id,
-            project_id: r.project_id,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
         })
@@ -94,7 +57,7 @@ impl Store {
         })?;
         Ok(ApiToken {
             id,
-            project_id: project.to_string(),
+            project_id: project.clone(),
             role,
             created_at: now,
             revoked_at: None,

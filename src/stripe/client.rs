@@ -7,19 +7,28 @@ use reqwest::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{Account, ActiveEntitlement, Customer, CustomerSnapshot, List, Subscription};
-use crate::config::Secret;
+use super::model::{
+    Account, ActiveEntitlement, Customer, CustomerSnapshot, List, RawInvoice, parse_subscription,
+};
+use crate::{config::Secret, domain::Subscription, ids::CustomerId};
 
 /// The API version ParityRail reads with, so response shapes never depend on
 /// the account's default version.
 pub const STRIPE_VERSION: &str = "2026-07-29.dahlia";
 const USER_AGENT: &str = concat!("ParityRail/", env!("CARGO_PKG_VERSION"));
 
-/// A failed Stripe call. Messages carry Stripe's own text, never the key.
+/// A failed Stripe call. Messages carry Stripe's own text, never the key,
+/// and transport errors never the URL.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
     #[error("Stripe is unreachable: {0}")]
     Transport(#[source] reqwest::Error),
+    /// A restricted key without a permission ParityRail needs.
+    #[error("the Stripe key lacks the {permission} permission: {message}")]
+    Permission {
+        permission: &'static str,
+        message: String,
+    },
     #[error("Stripe answered {status}: {message}")]
     Api {
         status: u16,
@@ -41,17 +50,30 @@ impl StripeError {
             // A half-read or garbled body is more likely a proxy hiccup than a
             // permanent change of Stripe's API.
             Self::Decode(_) => true,
+            Self::Permission { .. } => false,
         }
     }
 
-    /// The key was rejected: revoked, expired, or of the wrong kind.
+    /// The key is the problem (SPEC §6 `stripe_auth`): rejected (revoked,
+    /// expired, wrong kind) or lacking a permission ParityRail needs.
     pub fn is_auth(&self) -> bool {
-        matches!(self, Self::Api { status: 401, .. })
+        matches!(
+            self,
+            Self::Api { status: 401, .. } | Self::Permission { .. }
+        )
     }
 
     /// The key may not call this endpoint (restricted keys).
     pub fn is_permission(&self) -> bool {
-        matches!(self, Self::Api { status: 403, .. })
+        matches!(self, Self::Permission { .. })
+    }
+
+    /// The permission a restricted key lacks, when that is the problem.
+    pub fn missing_permission(&self) -> Option<&'static str> {
+        match self {
+            Self::Permission { permission, .. } => Some(permission),
+            _ => None,
+        }
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
@@ -98,7 +120,8 @@ impl StripeClient {
             .query(query)
             .send()
             .await
-            .map_err(StripeError::Transport)?;
+            // The URL names customers and cursors: not for error text.
+            .map_err(|e| StripeError::Transport(e.without_url()))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -106,13 +129,22 @@ impl StripeClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(StripeError::Transport)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| StripeError::Transport(e.without_url()))?;
         if status == StatusCode::OK {
             return serde_json::from_slice(&bytes).map_err(|e| StripeError::Decode(e.to_string()));
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let error = &body["error"];
         let text = |k: &str| error.get(k).and_then(Value::as_str).map(str::to_string);
+        if status == StatusCode::FORBIDDEN {
+            return Err(StripeError::Permission {
+                permission: permission_for(path),
+                message: redact_keys(&text("message").unwrap_or_else(|| "forbidden".into())),
+            });
+        }
         Err(StripeError::Api {
             status: status.as_u16(),
             error_type: text("type"),
@@ -124,23 +156,29 @@ impl StripeClient {
         })
     }
 
-    /// Every subscription of the customer, any status, following pagination.
+    /// Every subscription of the customer, any status, following pagination,
+    /// with the latest invoice expanded (the `past_due` grace runs from it).
     pub async fn list_subscriptions(
         &self,
         key: &Secret,
-        customer: &str,
+        customer: &CustomerId,
     ) -> Result<Vec<Subscription>, StripeError> {
-        let mut out = Vec::new();
+        let mut out: Vec<Subscription> = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("customer", customer), ("status", "all"), ("limit", "100")];
+            let mut query = vec![
+                ("customer", customer.as_str()),
+                ("status", "all"),
+                ("limit", "100"),
+                ("expand[]", "data.latest_invoice"),
+            ];
             if let Some(after) = cursor.as_deref() {
                 query.push(("starting_after", after));
             }
             let page: List<Value> = self.get(key, "/v1/subscriptions", &query).await?;
             for value in page.data {
                 out.push(
-                    Subscription::from_value(value)
+                    parse_subscription(value)
                         .map_err(|e| StripeError::Decode(format!("subscription: {e}")))?,
                 );
             }
@@ -186,37 +224,60 @@ impl StripeClient {
             .data
             .into_iter()
             .map(|v| {
-                Subscription::from_value(v)
-                    .map_err(|e| StripeError::Decode(format!("subscription: {e}")))
+                parse_subscription(v).map_err(|e| StripeError::Decode(format!("subscription: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((subs, page.has_more))
     }
 
-    pub async fn get_customer(&self, key: &Secret, id: &str) -> Result<Customer, StripeError> {
+    pub async fn get_customer(
+        &self,
+        key: &Secret,
+        id: &CustomerId,
+    ) -> Result<Customer, StripeError> {
         self.get(key, &format!("/v1/customers/{id}"), &[]).await
     }
 
-    /// Active entitlement lookup keys; `Ok(None)` when the key lacks the permission.
+    /// When the first payment of an unpaid invoice failed (SPEC §4), for a
+    /// `past_due` subscription a scan page listed without its invoice.
+    pub async fn invoice_unpaid_since(
+        &self,
+        key: &Secret,
+        invoice: &str,
+    ) -> Result<Option<i64>, StripeError> {
+        if invoice.is_empty()
+            || !invoice
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(StripeError::Decode(format!(
+                "invalid invoice id {invoice:?}"
+            )));
+        }
+        let raw: RawInvoice = self
+            .get(key, &format!("/v1/invoices/{invoice}"), &[])
+            .await?;
+        Ok(raw.unpaid_since())
+    }
+
+    /// The customer's active entitlement lookup keys, sorted. A restricted
+    /// key without the Entitlements permission is an error
+    /// ([`StripeError::Permission`]), never an empty list.
     pub async fn active_entitlements(
         &self,
         key: &Secret,
-        customer: &str,
-    ) -> Result<Option<Vec<String>>, StripeError> {
+        customer: &CustomerId,
+    ) -> Result<Vec<String>, StripeError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("customer", customer), ("limit", "100")];
+            let mut query = vec![("customer", customer.as_str()), ("limit", "100")];
             if let Some(after) = cursor.as_deref() {
                 query.push(("starting_after", after));
             }
-            let page: List<Value> = match self
+            let page: List<Value> = self
                 .get(key, "/v1/entitlements/active_entitlements", &query)
-                .await
-            {
-                Err(e) if e.is_permission() => return Ok(None),
-                other => other?,
-            };
+                .await?;
             let last_id = page
                 .data
                 .last()
@@ -232,7 +293,7 @@ impl StripeClient {
                 _ => {
                     out.sort();
                     out.dedup();
-                    return Ok(Some(out));
+                    return Ok(out);
                 }
             }
         }
@@ -258,13 +319,16 @@ impl StripeClient {
         .map(|_| ())
     }
 
-    /// Everything expected access needs about one customer, read now.
+    /// Everything expected access needs about one customer, read now:
+    /// `read_at_ms` is when the read started. Entitlements are read only
+    /// when the project uses them.
     pub async fn customer_snapshot(
         &self,
         key: &Secret,
-        customer: &str,
+        customer: &CustomerId,
+        entitlements: bool,
+        read_at_ms: i64,
     ) -> Result<CustomerSnapshot, StripeError> {
-        let read_at_ms = crate::now_ms();
         let found = self.get_customer(key, customer).await;
         let (deleted, metadata) = match found {
             Ok(c) => (c.deleted, c.metadata),
@@ -283,7 +347,11 @@ impl StripeClient {
             Err(e) => return Err(e),
         };
         let subscriptions = self.list_subscriptions(key, customer).await?;
-        let entitlements = self.active_entitlements(key, customer).await?;
+        let entitlements = if entitlements {
+            Some(self.active_entitlements(key, customer).await?)
+        } else {
+            None
+        };
         Ok(CustomerSnapshot {
             customer_id: customer.to_string(),
             deleted,
@@ -292,6 +360,26 @@ impl StripeClient {
             entitlements,
             read_at_ms,
         })
+    }
+}
+
+/// The restricted-key permission a read of `path` needs, as Stripe's
+/// dashboard names it.
+fn permission_for(path: &str) -> &'static str {
+    if path.starts_with("/v1/subscriptions") {
+        "Subscriptions: Read"
+    } else if path.starts_with("/v1/customers") {
+        "Customers: Read"
+    } else if path.starts_with("/v1/entitlements") {
+        "Entitlements: Read"
+    } else if path.starts_with("/v1/invoices") {
+        "Invoices: Read"
+    } else if path.starts_with("/v1/account") {
+        "Account: Read"
+    } else if path.starts_with("/v1/events") {
+        "Events: Read"
+    } else {
+        "read"
     }
 }
 

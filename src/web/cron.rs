@@ -1,5 +1,6 @@
 //! `GET|POST /api/cron/scan` for external schedulers (SPEC §7): starts a scan
-//! of every scannable project; `Authorization: Bearer $CRON_SECRET`.
+//! of every scannable project (or reports the one already running);
+//! `Authorization: Bearer $CRON_SECRET`.
 
 use axum::{
     Json,
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
-use crate::App;
+use crate::{App, domain::ScanTrigger, usecase::scans};
 
 pub async fn cron_scan(
     State(app): State<App>,
@@ -36,18 +37,13 @@ pub async fn cron_scan(
             "missing or wrong cron secret",
         ));
     }
-    let mut started = Vec::new();
-    for project in app.store.list_projects().await? {
-        if !crate::scan::is_scannable(&app, &project).await? {
-            continue;
-        }
-        match crate::scan::create(&app, &project.id, "cron").await {
-            Ok(scan) => {
-                started.push(json!({"project": project.id, "scan_id": scan.id}));
-                crate::scan::spawn(&app, scan);
-            }
-            Err(e) => tracing::warn!(project_id = %project.id, error = %e, "cron scan not started"),
-        }
-    }
-    Ok((StatusCode::ACCEPTED, Json(json!({"scans": started}))))
+    let started = scans::start_all(&app, ScanTrigger::Cron).await?;
+    let scans: Vec<Value> = started
+        .iter()
+        .map(|s| {
+            json!({"project": s.scan.project_id, "scan_id": s.scan.id,
+                "status": s.scan.status, "created": s.created})
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({"scans": scans}))))
 }

@@ -1,7 +1,11 @@
-//! HTTP surface: the webhook endpoint, the JSON API (`api`), health and
-//! readiness, metrics.
+//! HTTP surface: the webhook endpoint, the JSON API (`api`), the cron
+//! endpoint, health and readiness, metrics; and the server loop, with
+//! header and body read timeouts so a slow client cannot hold connections.
 
 pub mod api;
+mod cron;
+mod serve;
+mod webhook;
 
 use axum::{
     Json, Router,
@@ -11,11 +15,11 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::json;
-use tower_http::trace::TraceLayer;
+use tower_http::{timeout::RequestBodyTimeoutLayer, trace::TraceLayer};
 
-mod cron;
+pub use serve::serve;
 
-use crate::{App, ingress, ingress::directory::DirectoryError, store::StoreError};
+use crate::{App, store::StoreError};
 
 /// The one error answer of the HTTP API: a status and a stable
 /// `{"error":{"code","message"}}` body. Messages never carry secrets.
@@ -62,33 +66,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<DirectoryError> for ApiError {
-    fn from(err: DirectoryError) -> Self {
-        match err {
-            DirectoryError::Store(e) => e.into(),
-            other => {
-                tracing::error!(error = %other, "cannot read stored secrets");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "secrets_unavailable",
-                    "stored secrets cannot be read; check PARITYRAIL_MASTER_KEY",
-                )
-            }
-        }
-    }
-}
-
 pub fn router(app: App) -> Router {
+    let body_timeout = app.config.body_read_timeout;
     Router::new()
         .route(
             "/api/webhooks/stripe/{project_id}",
-            post(ingress::receive_stripe_webhook),
+            post(webhook::receive_stripe_webhook),
         )
         .route("/api/cron/scan", get(cron::cron_scan).post(cron::cron_scan))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(api::router())
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

@@ -7,12 +7,13 @@ use serde_json::json;
 
 use crate::{
     App,
-    store::{IncidentKind, NewIncident, StoreError},
+    domain::IncidentKind,
+    store::{NewIncident, StoreError},
 };
 
 /// One sweep; returns how many (project, customer) pairs are lagging.
 pub async fn sweep(app: &App) -> Result<usize, StoreError> {
-    let now = crate::now_ms();
+    let now = app.now_ms();
     let lagging = app.store.lagging_events(now).await?;
     let mut groups: BTreeMap<(String, String), Vec<_>> = BTreeMap::new();
     for event in lagging {
@@ -30,11 +31,11 @@ pub async fn sweep(app: &App) -> Result<usize, StoreError> {
             "webhook lag"
         );
         app.store
-            .open_incident(NewIncident {
-                project_id,
+            .open_incident(&NewIncident {
+                project_id: project_id.clone(),
                 kind: IncidentKind::WebhookLag,
-                customer_id,
-                event_id: Some(&oldest.event_id),
+                customer_id: customer_id.clone(),
+                event_id: Some(oldest.event_id.clone()),
                 details: json!({
                     "lagging_events": events.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
                     "oldest_received_at": oldest.received_at,

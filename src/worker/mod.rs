@@ -1,9 +1,8 @@
-//! Intake workers: a step function wrapped in a small loop. Tests drive
-//! `step` until `Idle` instead of sleeping.
+//! Intake workers: a step function wrapped in a small loop, which also
+//! drives due checks. Tests drive `step` until `Idle` instead of sleeping.
 
 pub mod lag;
 mod process;
-pub mod retry;
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,20 +16,21 @@ pub enum Step {
     Idle,
 }
 
-/// Runs `step` until shutdown; idles on the inbox's wake-up or the poll interval.
-pub async fn run_worker(app: App, index: usize, shutdown: CancellationToken) {
+/// Runs intake steps and check attempts until `stop`; idles on the inbox's
+/// wake-up or the poll interval.
+pub async fn run_worker(app: App, index: usize, stop: CancellationToken) {
     let owner = crate::ids::worker_tag(index);
     loop {
-        if shutdown.is_cancelled() {
+        if stop.is_cancelled() {
             return;
         }
-        let intake = step(&app, &owner).await;
-        let checks = crate::check::step(&app).await;
+        let intake = step(&app, &owner).await.map(|s| s == Step::Processed);
+        let checks = crate::check::advance(&app, &owner).await;
         let mut idle = true;
         for result in [intake, checks] {
             match result {
-                Ok(Step::Processed) => idle = false,
-                Ok(Step::Idle) => {}
+                Ok(true) => idle = false,
+                Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "worker step failed"),
             }
         }
@@ -38,18 +38,18 @@ pub async fn run_worker(app: App, index: usize, shutdown: CancellationToken) {
             tokio::select! {
                 _ = app.wake.notified() => {}
                 _ = tokio::time::sleep(app.config.poll_interval) => {}
-                _ = shutdown.cancelled() => return,
+                _ = stop.cancelled() => return,
             }
         }
     }
 }
 
 /// Sweeps for lagging events every `lag_sweep_interval`.
-pub async fn run_lag_sweeper(app: App, shutdown: CancellationToken) {
+pub async fn run_lag_sweeper(app: App, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(app.config.lag_sweep_interval) => {}
-            _ = shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
         }
         if let Err(e) = lag::sweep(&app).await {
             tracing::error!(error = %e, "lag sweep failed");

@@ -1,14 +1,20 @@
-//! One unit of intake work: claim a customer's pending events, read the
-//! customer's current state from Stripe (no transaction open), record it.
+//! One unit of intake work: claim a customer's pending events under a
+//! lease, read the customer's current state from Stripe (no transaction
+//! open, the lease renewed meanwhile), then commit the state, the finished
+//! work and the check it starts in one transaction — only while the lease
+//! is still held.
 
 use serde_json::json;
 
 use super::Step;
 use crate::{
     App,
-    ids::ProjectId,
-    store::{Claim, CustomerState, IncidentKind, NewIncident, Project, StoreError},
+    domain::{IncidentKind, Project},
+    ids::CustomerId,
+    lease::LeaseKeeper,
+    store::{Claim, CustomerState, NewIncident, StoreError, SyncCommit},
     stripe::StripeError,
+    vault::VaultError,
 };
 
 /// How a claim ended when it could not complete.
@@ -22,72 +28,134 @@ enum Failure {
 
 /// Claims and processes one customer's pending work. `Idle` when none is due.
 pub async fn step(app: &App, owner: &str) -> Result<Step, StoreError> {
-    let now = crate::now_ms();
-    let lease_until = now + app.config.lease.as_millis() as i64;
-    let Some(claim) = app.store.claim(owner, now, lease_until).await? else {
+    let now = app.now_ms();
+    let lease = app.config.lease;
+    let Some(claim) = app
+        .store
+        .claim(owner, now, now + lease.as_millis() as i64)
+        .await?
+    else {
         return Ok(Step::Idle);
     };
-    match sync_customer(app, &claim).await {
+    let keeper = LeaseKeeper::start(lease, {
+        let (app, items, owner) = (app.clone(), claim.items.clone(), owner.to_string());
+        move || {
+            let (app, items, owner) = (app.clone(), items.clone(), owner.clone());
+            async move {
+                let until = app.now_ms() + app.config.lease.as_millis() as i64;
+                app.store.renew_claim(&items, &owner, until).await
+            }
+        }
+    });
+    let synced = tokio::select! {
+        synced = sync_customer(app, &claim) => synced,
+        // Another worker holds the items now: stop, its work stands.
+        () = keeper.lost() => {
+            tracing::warn!(project_id = %claim.project_id, customer = %claim.customer_id, "lease lost mid-sync");
+            return Ok(Step::Processed);
+        }
+    };
+    drop(keeper);
+    let settled = match synced {
         Ok((state, project)) => {
-            app.store
-                .complete_sync(&state, &claim.items, crate::now_ms())
-                .await?;
-            crate::check::after_sync(app, &project, &claim.customer_id, &claim.items).await?;
-            tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,
-                events = claim.items.len(), subscriptions = state.subscriptions.len(), "customer synced");
+            let commit = SyncCommit {
+                state: &state,
+                items: &claim.items,
+                owner,
+                now: app.now_ms(),
+                check: if app.store.probe_config(&project.id).await?.is_some() {
+                    crate::check::webhook_check(&project, &claim.items)
+                } else {
+                    None
+                },
+            };
+            match app.store.complete_sync(&commit).await? {
+                Some(outcome) => {
+                    if outcome.run_id.is_some() || !outcome.replay_runs.is_empty() {
+                        app.wake.notify_waiters();
+                    }
+                    tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,
+                        events = claim.items.len(), subscriptions = state.subscriptions.len(),
+                        run_id = ?outcome.run_id, "customer synced");
+                    true
+                }
+                None => false,
+            }
         }
         Err(Failure::Permanent(reason)) => {
             tracing::warn!(project_id = %claim.project_id, customer = %claim.customer_id, %reason, "dead-lettered");
             app.store
-                .dead_letter(&claim.items, crate::now_ms(), &reason)
-                .await?;
+                .dead_letter(&claim.items, owner, app.now_ms(), &reason)
+                .await?
         }
         Err(Failure::Transient {
             reason,
             retry_after,
-        }) => {
-            let attempts = claim.items.iter().map(|i| i.attempts).max().unwrap_or(1);
-            match app.retry.next_delay(attempts, retry_after) {
-                Some(delay) => {
-                    tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,
-                        %reason, attempts, ?delay, "will retry");
-                    let run_after = crate::now_ms() + delay.as_millis() as i64;
-                    app.store
-                        .retry_later(&claim.items, run_after, &reason)
-                        .await?;
-                }
-                None => {
-                    let reason = format!("gave up after {attempts} attempts: {reason}");
-                    tracing::warn!(project_id = %claim.project_id, customer = %claim.customer_id, %reason, "dead-lettered");
-                    app.store
-                        .dead_letter(&claim.items, crate::now_ms(), &reason)
-                        .await?;
-                }
-            }
-        }
+        }) => retry_or_give_up(app, &claim, owner, reason, retry_after).await?,
+    };
+    if !settled {
+        // Our lease ran out and another worker claimed the items: its
+        // result stands, ours changed nothing.
+        tracing::warn!(project_id = %claim.project_id, customer = %claim.customer_id,
+            "lease lost before settling; nothing written");
     }
     Ok(Step::Processed)
 }
 
+async fn retry_or_give_up(
+    app: &App,
+    claim: &Claim,
+    owner: &str,
+    reason: String,
+    retry_after: Option<std::time::Duration>,
+) -> Result<bool, StoreError> {
+    let attempts = claim.items.iter().map(|i| i.attempts).max().unwrap_or(1);
+    let retry = u32::try_from((attempts - 1).max(0)).unwrap_or(u32::MAX);
+    match app.retry.delay(retry, retry_after) {
+        Some(delay) => {
+            tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,
+                %reason, attempts, ?delay, "will retry");
+            let run_after = app.now_ms() + delay.as_millis() as i64;
+            app.store
+                .retry_later(&claim.items, owner, run_after, &reason)
+                .await
+        }
+        None => {
+            let reason = format!("gave up after {attempts} attempts: {reason}");
+            tracing::warn!(project_id = %claim.project_id, customer = %claim.customer_id, %reason, "dead-lettered");
+            app.store
+                .dead_letter(&claim.items, owner, app.now_ms(), &reason)
+                .await
+        }
+    }
+}
+
 async fn sync_customer(app: &App, claim: &Claim) -> Result<(CustomerState, Project), Failure> {
-    let project_id = ProjectId::parse(&claim.project_id)
+    let project_id = crate::ids::ProjectId::parse(&claim.project_id)
         .ok_or_else(|| Failure::Permanent(format!("invalid project id {}", claim.project_id)))?;
-    let entry = match app.directory.get(&project_id, false).await {
-        Ok(Some(entry)) => entry,
+    let customer = CustomerId::parse(&claim.customer_id).ok_or_else(|| {
+        Failure::Permanent("the event's customer is not a Stripe customer id".into())
+    })?;
+    let project = match app.store.project(&project_id).await {
+        Ok(Some(project)) => project,
         Ok(None) => return Err(Failure::Permanent("project no longer exists".into())),
         Err(e) => return Err(transient(e.to_string(), None)),
     };
-    let (api_key, _mode) = match app.directory.api_key(&project_id).await {
-        Ok(Some(found)) => found,
+    let api_key = match app.vault.stripe_key(&app.store, &project_id).await {
+        Ok(Some((key, _))) => key,
         Ok(None) => return Err(Failure::Permanent("project has no Stripe API key".into())),
-        Err(e) => return Err(transient(e.to_string(), None)),
+        Err(VaultError::Store(e)) => return Err(transient(e.to_string(), None)),
+        Err(e) => return Err(Failure::Permanent(e.to_string())),
     };
-    let snapshot = app
+    let read_at = app.now_ms();
+    let snapshot = match app
         .stripe
-        .customer_snapshot(&api_key, &claim.customer_id)
+        .customer_snapshot(&api_key, &customer, project.use_entitlements, read_at)
         .await
-        .map_err(|e| classify(app, claim, e))?;
-    let project = &entry.project;
+    {
+        Ok(snapshot) => snapshot,
+        Err(e) => return Err(classify(app, &project, e).await),
+    };
     let known = match app
         .store
         .customer_row(&claim.project_id, &claim.customer_id)
@@ -109,7 +177,7 @@ async fn sync_customer(app: &App, claim: &Claim) -> Result<(CustomerState, Proje
         subscriptions: snapshot.subscriptions,
         snapshot_at: snapshot.read_at_ms,
     };
-    Ok((state, project.clone()))
+    Ok((state, project))
 }
 
 fn transient(reason: String, retry_after: Option<std::time::Duration>) -> Failure {
@@ -119,30 +187,31 @@ fn transient(reason: String, retry_after: Option<std::time::Duration>) -> Failur
     }
 }
 
-fn classify(app: &App, claim: &Claim, err: StripeError) -> Failure {
+async fn classify(app: &App, project: &Project, err: StripeError) -> Failure {
     if err.is_auth() {
-        // Retrying with a rejected key cannot help; the events stay replayable
-        // once the key is fixed, and the incident says so.
-        let store = app.store.clone();
-        let project_id = claim.project_id.clone();
-        let message = err.to_string();
-        tokio::spawn(async move {
-            let opened = store
-                .open_incident(NewIncident {
-                    project_id: &project_id,
-                    kind: IncidentKind::StripeAuth,
-                    customer_id: "",
-                    event_id: None,
-                    details: json!({"message": message}),
-                    count: None,
-                    now: crate::now_ms(),
-                    evidence: Default::default(),
-                })
-                .await;
-            if let Err(e) = opened {
-                tracing::error!(error = %e, "cannot open stripe_auth incident");
-            }
-        });
+        // Retrying with a rejected key (or one lacking a permission) cannot
+        // help; the events stay replayable once the key is fixed, and the
+        // incident says what to fix — never access incidents for everyone.
+        let mut details = json!({"message": err.to_string()});
+        if let Some(permission) = err.missing_permission() {
+            details["missing_permission"] = json!(permission);
+        }
+        let opened = app
+            .store
+            .open_incident(&NewIncident {
+                project_id: project.id.to_string(),
+                kind: IncidentKind::StripeAuth,
+                customer_id: String::new(),
+                event_id: None,
+                details,
+                count: None,
+                now: app.now_ms(),
+                evidence: Default::default(),
+            })
+            .await;
+        if let Err(e) = opened {
+            tracing::error!(error = %e, "cannot open stripe_auth incident");
+        }
         return Failure::Permanent(format!("stripe_auth: {err}"));
     }
     if err.is_transient() {

@@ -7,10 +7,9 @@ use std::{collections::BTreeSet, time::Duration};
 
 use parityrail::{
     access::{PlanRule, Selector},
-    config::last4,
+    domain::{IncidentKind, ProjectMode, Role, Trigger},
     ids::ProjectId,
-    ingress::directory::secret_context,
-    store::{IncidentKind, NewIncident, ProbeConfig, ProjectMode, Role, Trigger},
+    store::NewIncident,
 };
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use sample_app::SampleApp;
@@ -71,15 +70,13 @@ async fn world_with(backend: Backend, workers: usize) -> Option<World> {
     };
     let t = TestApp::spawn_with(backend, opts).await?;
     let project = t.connected_project().await;
-    let probe = ProbeConfig {
-        url: app_handle.probe_url(),
-        secret_sealed: t
-            .master_key
-            .seal(&secret_context("probe_secret", &project), PROBE_SECRET),
-        secret_last4: last4(PROBE_SECRET),
-        reconcile_url: Some(app_handle.reconcile_url()),
-    };
-    t.store().save_probe(&project, &probe).await.unwrap();
+    t.set_probe(
+        &project,
+        &app_handle.probe_url(),
+        PROBE_SECRET,
+        Some(&app_handle.reconcile_url()),
+    )
+    .await;
     let product = sim.create_product("App");
     let pro = sim.create_price(&product, Some("pro"), 3000);
     let rule = PlanRule {
@@ -106,7 +103,7 @@ async fn world_with(backend: Backend, workers: usize) -> Option<World> {
 }
 
 async fn token(t: &TestApp, project: &ProjectId, role: Role) -> String {
-    parityrail::tokens::issue(t.store(), project, role)
+    parityrail::usecase::tokens::issue(&t.app, &t.project_of(project).await, role)
         .await
         .unwrap()
         .token
@@ -198,15 +195,11 @@ impl World {
     /// `unfulfilled` incident. `(customer, incident id)`.
     async fn unfulfilled(&self, user: &str) -> (String, String) {
         let customer = self.subscribe(user);
-        let run_id =
-            parityrail::check::start(&self.t.app, &self.project, &customer, Trigger::Manual)
-                .await
-                .unwrap();
-        let run = parityrail::check::drive(&self.t.app, &run_id, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(run.kind.as_deref(), Some("unfulfilled"), "{run:?}");
+        let run = self
+            .t
+            .check_now(&self.project, &customer, Trigger::Manual)
+            .await;
+        assert_eq!(run.kind.map(|k| k.as_str()), Some("unfulfilled"), "{run:?}");
         let incident = self
             .t
             .store()
@@ -214,7 +207,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .find(|i| i.customer_id == customer && i.kind == "unfulfilled")
+            .find(|i| i.customer_id == customer && i.kind.as_str() == "unfulfilled")
             .unwrap();
         (customer, incident.id)
     }
@@ -227,6 +220,8 @@ impl World {
             .unwrap()
             .unwrap()
             .status
+            .as_str()
+            .to_string()
     }
 
     async fn run_count(&self) -> usize {
@@ -264,9 +259,13 @@ async fn tokens_gate_every_route_and_refusals_change_nothing(backend: Backend) {
     let (_, incident) = w.unfulfilled("u_gate").await;
     let other = w.t.connected_project().await;
     let other_admin = token(&w.t, &other, Role::Admin).await;
-    let issued = parityrail::tokens::issue(w.t.store(), &w.project, Role::Admin)
-        .await
-        .unwrap();
+    let issued = parityrail::usecase::tokens::issue(
+        &w.t.app,
+        &w.t.project_of(&w.project).await,
+        Role::Admin,
+    )
+    .await
+    .unwrap();
     let revoked = issued.token.expose().to_string();
     w.t.store()
         .revoke_api_token(&w.project, &issued.record.id, parityrail::now_ms())
@@ -586,9 +585,8 @@ async fn incident_list_and_detail_match_the_cli_shape(backend: Backend) {
             .await
             .unwrap()
             .unwrap();
-    let shared = parityrail::incidents::incident_json(w.t.store(), &stored)
-        .await
-        .unwrap();
+    let runs = w.t.store().incident_runs(&stored.id).await.unwrap();
+    let shared = parityrail::views::incident_json(&stored, &runs);
     assert_eq!(rows[0], shared, "the API and the CLI build one shape");
     let keys: BTreeSet<&str> = rows[0]
         .as_object()
@@ -730,10 +728,10 @@ async fn rerun_is_idempotent_while_pending(backend: Backend) {
     // A project-wide incident has no customer to rerun.
     let probe_failed =
         w.t.store()
-            .open_incident(NewIncident {
-                project_id: w.project.as_str(),
+            .open_incident(&NewIncident {
+                project_id: w.project.to_string(),
                 kind: IncidentKind::ProbeFailed,
-                customer_id: "",
+                customer_id: String::new(),
                 event_id: None,
                 details: json!({}),
                 count: None,
@@ -824,12 +822,10 @@ async fn export_is_an_attachment_with_every_proving_run(backend: Backend) {
     };
     let (customer, incident) = w.unfulfilled("u_export").await;
     // A second failing check proves it again.
-    let run_id = parityrail::check::start(&w.t.app, &w.project, &customer, Trigger::Manual)
-        .await
-        .unwrap();
-    parityrail::check::drive(&w.t.app, &run_id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let run_id =
+        w.t.check_now(&w.project, &customer, Trigger::Manual)
+            .await
+            .id;
     let a = w
         .get(&format!("/incidents/{incident}/export"), &w.viewer)
         .await;
@@ -937,7 +933,11 @@ async fn events_list_and_replay(backend: Backend) {
             .into_iter()
             .find(|e| &e.event_id == event_id)
             .unwrap();
-    assert_ne!(record.status, "processed", "queued again: {record:?}");
+    assert_ne!(
+        record.status.as_str(),
+        "processed",
+        "queued again: {record:?}"
+    );
     w.t.drain_all().await;
     let a = w.post("/events/evt_unknown/replay", &w.admin).await;
     assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "not_found"));
@@ -1019,7 +1019,7 @@ async fn token_cli_creates_lists_and_revokes(backend: Backend) {
     assert!(mine.get("token").is_none());
     assert!(
         w.t.store()
-            .api_token_by_hash(&parityrail::tokens::hash(&secret))
+            .api_token_by_hash(&parityrail::usecase::tokens::hash(&secret))
             .await
             .unwrap()
             .is_some()
@@ -1041,11 +1041,12 @@ async fn token_cli_creates_lists_and_revokes(backend: Backend) {
     assert!(stdout(&out).contains("revoked"));
     // A token of one project cannot be revoked through another.
     let other = w.t.connected_project().await;
-    let other_id = parityrail::tokens::issue(w.t.store(), &other, Role::Admin)
-        .await
-        .unwrap()
-        .record
-        .id;
+    let other_id =
+        parityrail::usecase::tokens::issue(&w.t.app, &w.t.project_of(&other).await, Role::Admin)
+            .await
+            .unwrap()
+            .record
+            .id;
     let out = w.cli(&["token", "revoke", "--project", project, &other_id]);
     assert!(!out.status.success());
     assert!(

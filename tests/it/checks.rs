@@ -5,10 +5,8 @@ use std::{collections::BTreeSet, time::Duration};
 
 use parityrail::{
     access::{PlanRule, Selector},
-    config::last4,
+    domain::{Incident, IncidentKind, ProjectSettings, Run, Trigger},
     ids::ProjectId,
-    ingress::directory::secret_context,
-    store::{Incident, ProbeConfig, ProjectSettings, Run, Trigger},
 };
 use sample_app::SampleApp;
 use serde_json::Value;
@@ -60,15 +58,13 @@ async fn world(backend: Backend) -> Option<World> {
     };
     let t = TestApp::spawn_with(backend, opts).await?;
     let project = t.connected_project().await;
-    let probe = ProbeConfig {
-        url: app_handle.probe_url(),
-        secret_sealed: t
-            .master_key
-            .seal(&secret_context("probe_secret", &project), PROBE_SECRET),
-        secret_last4: last4(PROBE_SECRET),
-        reconcile_url: Some(app_handle.reconcile_url()),
-    };
-    t.store().save_probe(&project, &probe).await.unwrap();
+    t.set_probe(
+        &project,
+        &app_handle.probe_url(),
+        PROBE_SECRET,
+        Some(&app_handle.reconcile_url()),
+    )
+    .await;
     let product = sim.create_product("App");
     let basic = sim.create_price(&product, Some("basic"), 1000);
     let pro = sim.create_price(&product, Some("pro"), 3000);
@@ -166,7 +162,9 @@ impl World {
                 .list_runs(self.project.as_str(), Some(customer), 10)
                 .await
                 .unwrap();
-            runs.into_iter().next().filter(|r| r.status != "pending")
+            runs.into_iter()
+                .next()
+                .filter(|r| r.status.as_str() != "pending")
         })
         .await
     }
@@ -183,7 +181,7 @@ impl World {
         self.incidents()
             .await
             .into_iter()
-            .filter(|i| i.status == "open")
+            .filter(|i| i.status.as_str() == "open")
             .collect()
     }
 }
@@ -208,7 +206,7 @@ async fn healthy_customer_passes_without_incident(backend: Backend) {
             .await
             .unwrap()
             .into_iter()
-            .map(|s| s.step)
+            .map(|s| s.step.as_str().to_string())
             .collect();
     assert_eq!(steps, ["stripe_snapshot", "expected", "probe", "verdict"]);
     w.t.stop().await;
@@ -222,7 +220,7 @@ async fn paid_without_access_opens_unfulfilled_with_full_evidence(backend: Backe
     let events = w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
     assert_eq!(
-        (run.status.as_str(), run.kind.as_deref()),
+        (run.status.as_str(), run.kind.map(|k| k.as_str())),
         ("failed", Some("unfulfilled"))
     );
     assert!(
@@ -232,7 +230,7 @@ async fn paid_without_access_opens_unfulfilled_with_full_evidence(backend: Backe
     let incidents = w.open_incidents().await;
     assert_eq!(incidents.len(), 1);
     let i = &incidents[0];
-    assert_eq!(i.kind, "unfulfilled");
+    assert_eq!(i.kind.as_str(), "unfulfilled");
     assert_eq!(i.customer_id, customer);
     assert_eq!(i.app_user_id.as_deref(), Some("u_paid"));
     assert_eq!(i.subscription_id.as_deref(), Some(sub.as_str()));
@@ -249,7 +247,7 @@ async fn paid_without_access_opens_unfulfilled_with_full_evidence(backend: Backe
         w.t.store().incident_runs(&i.id).await.unwrap(),
         vec![run.id.clone()]
     );
-    assert!(parityrail::incidents::guidance(&i.kind).contains("webhook handler"));
+    assert!(i.kind.guidance().contains("webhook handler"));
     w.t.stop().await;
 }
 
@@ -262,7 +260,7 @@ async fn cancelled_customer_who_kept_access_is_unpaid_access(backend: Backend) {
     w.sim.cancel_subscription(&sub);
     w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
-    assert_eq!(run.kind.as_deref(), Some("unpaid_access"));
+    assert_eq!(run.kind.map(|k| k.as_str()), Some("unpaid_access"));
     let i = &w.open_incidents().await[0];
     assert_eq!(
         (i.kind.as_str(), i.subscription_status.as_deref()),
@@ -287,7 +285,7 @@ async fn downgrade_not_applied_is_unpaid_access(backend: Backend) {
     );
     w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
-    assert_eq!(run.kind.as_deref(), Some("unpaid_access"));
+    assert_eq!(run.kind.map(|k| k.as_str()), Some("unpaid_access"));
     assert!(
         run.summary.as_deref().unwrap().contains("pro"),
         "{:?}",
@@ -317,12 +315,12 @@ async fn upgrade_not_applied_is_unfulfilled(backend: Backend) {
     );
     w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
-    assert_eq!(run.kind.as_deref(), Some("unfulfilled"));
+    assert_eq!(run.kind.map(|k| k.as_str()), Some("unfulfilled"));
     let kinds: BTreeSet<String> = w
         .open_incidents()
         .await
         .into_iter()
-        .map(|i| i.kind)
+        .map(|i| i.kind.as_str().to_string())
         .collect();
     assert_eq!(kinds, ["unfulfilled".to_string()].into());
     w.t.stop().await;
@@ -351,7 +349,7 @@ async fn extra_feature_and_smaller_limit_are_both_reported(backend: Backend) {
         .open_incidents()
         .await
         .into_iter()
-        .map(|i| i.kind)
+        .map(|i| i.kind.as_str().to_string())
         .collect();
     assert_eq!(
         kinds,
@@ -369,7 +367,7 @@ async fn past_due_keeps_access_inside_grace_only(backend: Backend) {
     w.sim.fail_invoice_payment(&sub);
     w.deliver_events(&customer).await;
     assert_eq!(
-        w.verdict(&customer).await.status,
+        w.verdict(&customer).await.status.as_str(),
         "passed",
         "inside the 3-day default grace"
     );
@@ -383,15 +381,9 @@ async fn past_due_keeps_access_inside_grace_only(backend: Backend) {
         },
     )
     .await;
-    let run_id = parityrail::check::start(&w.t.app, &w.project, &customer, Trigger::Manual)
-        .await
-        .unwrap();
-    let run = parityrail::check::drive(&w.t.app, &run_id, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = w.t.check_now(&w.project, &customer, Trigger::Manual).await;
     assert_eq!(
-        (run.status.as_str(), run.kind.as_deref()),
+        (run.status.as_str(), run.kind.map(|k| k.as_str())),
         ("failed", Some("unpaid_access"))
     );
     w.t.stop().await;
@@ -411,7 +403,7 @@ async fn cancel_at_period_end_keeps_access(backend: Backend) {
         },
     );
     w.deliver_events(&customer).await;
-    assert_eq!(w.verdict(&customer).await.status, "passed");
+    assert_eq!(w.verdict(&customer).await.status.as_str(), "passed");
     w.t.stop().await;
 }
 
@@ -442,7 +434,7 @@ async fn slow_app_inside_the_window_passes_without_incident(backend: Backend) {
     });
     w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
-    assert_eq!(run.status, "passed");
+    assert_eq!(run.status.as_str(), "passed");
     assert!(run.probe_attempts >= 2, "the first probe saw no access");
     assert!(w.incidents().await.is_empty());
     w.t.stop().await;
@@ -457,8 +449,14 @@ async fn app_down_opens_one_probe_failed_for_all_customers(backend: Backend) {
     let (b, _) = w.subscribe("u_b", &w.pro);
     w.deliver_events(&a).await;
     w.deliver_events(&b).await;
-    assert_eq!(w.verdict(&a).await.kind.as_deref(), Some("probe_failed"));
-    assert_eq!(w.verdict(&b).await.kind.as_deref(), Some("probe_failed"));
+    assert_eq!(
+        w.verdict(&a).await.kind.map(|k| k.as_str()),
+        Some("probe_failed")
+    );
+    assert_eq!(
+        w.verdict(&b).await.kind.map(|k| k.as_str()),
+        Some("probe_failed")
+    );
     let incidents = w.open_incidents().await;
     assert_eq!(
         incidents.len(),
@@ -525,8 +523,11 @@ async fn unmapped_customer_opens_unmapped_customer(backend: Backend) {
         .create_subscription(&customer, &[&w.pro], "active", &[]);
     w.deliver_events(&customer).await;
     let run = w.verdict(&customer).await;
-    assert_eq!(run.kind.as_deref(), Some("unmapped_customer"));
-    assert_eq!(w.open_incidents().await[0].kind, "unmapped_customer");
+    assert_eq!(run.kind.map(|k| k.as_str()), Some("unmapped_customer"));
+    assert_eq!(
+        w.open_incidents().await[0].kind.as_str(),
+        "unmapped_customer"
+    );
     assert_eq!(w.app.request_count(), 0, "never guesses a user to probe");
     w.t.stop().await;
 }
@@ -538,21 +539,15 @@ async fn passing_check_resolves_the_incident(backend: Backend) {
     let (customer, _) = w.subscribe("u_fix", &w.pro);
     w.deliver_events(&customer).await;
     assert_eq!(
-        w.verdict(&customer).await.kind.as_deref(),
+        w.verdict(&customer).await.kind.map(|k| k.as_str()),
         Some("unfulfilled")
     );
     w.grant_pro(&customer, "u_fix");
-    let run_id = parityrail::check::start(&w.t.app, &w.project, &customer, Trigger::Rerun)
-        .await
-        .unwrap();
-    let run = parityrail::check::drive(&w.t.app, &run_id, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(run.status, "passed");
+    let run = w.t.check_now(&w.project, &customer, Trigger::Rerun).await;
+    assert_eq!(run.status.as_str(), "passed");
     let incidents = w.incidents().await;
     assert_eq!(incidents.len(), 1);
-    assert_eq!(incidents[0].status, "resolved");
+    assert_eq!(incidents[0].status.as_str(), "resolved");
     w.t.stop().await;
 }
 
@@ -587,14 +582,15 @@ async fn out_of_order_events_judge_stripe_current_state(backend: Backend) {
         w.t.drain().await; // processed one at a time, in the wrong order
     }
     let run = w.verdict(&customer).await;
-    assert_eq!(run.status, "passed", "{:?}", run.summary);
+    assert_eq!(run.status.as_str(), "passed", "{:?}", run.summary);
     let subs =
         w.t.store()
             .subscriptions_of(w.project.as_str(), &customer)
             .await
             .unwrap();
     assert_eq!(
-        subs[0].status, "canceled",
+        subs[0].status.as_str(),
+        "canceled",
         "the older event never rolls the state back"
     );
     assert!(w.incidents().await.is_empty());
@@ -608,15 +604,9 @@ async fn revoked_key_on_a_manual_check_opens_stripe_auth(backend: Backend) {
     let (customer, _) = w.subscribe("u_key", &w.pro);
     w.grant_pro(&customer, "u_key");
     w.sim.revoke_api_key(TEST_KEY);
-    let run_id = parityrail::check::start(&w.t.app, &w.project, &customer, Trigger::Manual)
-        .await
-        .unwrap();
-    let run = parityrail::check::drive(&w.t.app, &run_id, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .unwrap();
+    let run = w.t.check_now(&w.project, &customer, Trigger::Manual).await;
     assert_eq!(
-        (run.status.as_str(), run.kind.as_deref()),
+        (run.status.as_str(), run.kind.map(|k| k.as_str())),
         ("failed", Some("stripe_auth"))
     );
     let incidents = w.open_incidents().await;
@@ -632,6 +622,6 @@ async fn revoked_key_on_a_manual_check_opens_stripe_auth(backend: Backend) {
         !incidents[0].details.contains(TEST_KEY),
         "the key never reaches evidence"
     );
-    assert!(parityrail::incidents::guidance("stripe_auth").contains("Reconnect"));
+    assert!(IncidentKind::StripeAuth.guidance().contains("Reconnect"));
     w.t.stop().await;
 }

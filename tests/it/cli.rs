@@ -292,7 +292,12 @@ async fn wrong_master_key_is_refused_and_changes_nothing(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(integration.api_key_last4, "efgh");
-    assert_eq!(integration.webhook_secret_last4, vec!["_one"]);
+    let last4: Vec<&str> = integration
+        .webhook_secrets
+        .iter()
+        .map(|s| s.last4.as_str())
+        .collect();
+    assert_eq!(last4, vec!["_one"]);
     // `serve` refuses to start with the wrong key.
     let port = free_port();
     let mut server = Server::spawn(&wrong, port);

@@ -130,7 +130,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_event(backend: Backend) {
         let events = store.list_events(pid.as_str(), 100_000).await.unwrap();
         events
             .iter()
-            .all(|e| e.status == "processed")
+            .all(|e| e.status.as_str() == "processed")
             .then_some(events)
     })
     .await;

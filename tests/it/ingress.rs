@@ -2,9 +2,9 @@
 //! showing what was, or was not, stored.
 
 use parityrail::{
+    domain::{IncidentKind, ProjectMode},
     ids::ProjectId,
     ingress::verify::compute_signature,
-    store::{IncidentKind, ProjectMode},
 };
 use serde_json::Value;
 
@@ -176,7 +176,7 @@ async fn livemode_mismatch_is_stored_as_ignored(backend: Backend) {
     assert_eq!(resp.status(), 200);
     let events = t.events(&project).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].status, "ignored");
+    assert_eq!(events[0].status.as_str(), "ignored");
     assert!(
         events[0]
             .reason
@@ -203,7 +203,7 @@ async fn unhandled_type_is_stored_as_ignored(backend: Backend) {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "ignored");
     let events = t.events(&project).await;
-    assert_eq!(events[0].status, "ignored");
+    assert_eq!(events[0].status.as_str(), "ignored");
     assert!(events[0].reason.as_deref().unwrap().contains("not handled"));
     assert_eq!(t.work_total().await, 0);
     t.stop().await;
@@ -239,7 +239,7 @@ async fn handled_event_is_stored_byte_exact_with_one_work_item(backend: Backend)
     assert!(
         events
             .iter()
-            .all(|e| e.status == "received" && e.attempts == 0)
+            .all(|e| e.status.as_str() == "received" && e.attempts == 0)
     );
     assert!(
         events
@@ -381,10 +381,10 @@ async fn lagging_redelivery_is_500_requeued_with_incident(backend: Backend) {
     assert_eq!(error_code(resp).await, "event_lagging");
     let incidents = t.store().list_incidents(project.as_str()).await.unwrap();
     assert_eq!(incidents.len(), 1);
-    assert_eq!(incidents[0].kind, IncidentKind::WebhookLag.as_str());
+    assert_eq!(incidents[0].kind, IncidentKind::WebhookLag);
     assert_eq!(incidents[0].customer_id, "cus_lag");
     assert_eq!(incidents[0].event_id.as_deref(), Some("evt_lag"));
-    assert_eq!(incidents[0].status, "open");
+    assert_eq!(incidents[0].status.as_str(), "open");
     // Still one event and one work item; a second redelivery bumps the same incident.
     assert_eq!(t.deliver(&project, &body).await.status(), 500);
     let incidents = t.store().list_incidents(project.as_str()).await.unwrap();

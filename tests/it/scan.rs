@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 
 use parityrail::{
     access::{PlanRule, Selector},
-    config::last4,
+    domain::{ProjectSettings, ScanTrigger, Trigger},
     ids::ProjectId,
-    ingress::directory::secret_context,
     scan::{self, Slice, SlicePlan, schedule},
-    store::{ProbeConfig, ProjectSettings, ScanCheckpoint},
+    store::{NewScan, ScanCheckpoint},
 };
 use sample_app::SampleApp;
 use serde_json::Value;
@@ -54,15 +53,8 @@ async fn world(backend: Backend, opts: TestOptions) -> Option<World> {
     )
     .await?;
     let project = t.connected_project().await;
-    let probe = ProbeConfig {
-        url: app_handle.probe_url(),
-        secret_sealed: t
-            .master_key
-            .seal(&secret_context("probe_secret", &project), PROBE_SECRET),
-        secret_last4: last4(PROBE_SECRET),
-        reconcile_url: None,
-    };
-    t.store().save_probe(&project, &probe).await.unwrap();
+    t.set_probe(&project, &app_handle.probe_url(), PROBE_SECRET, None)
+        .await;
     let product = sim.create_product("App");
     let basic = sim.create_price(&product, Some("basic"), 1000);
     let pro = sim.create_price(&product, Some("pro"), 3000);
@@ -124,10 +116,12 @@ impl World {
     }
 
     async fn run_scan(&self) -> scan::ScanSummary {
-        let created = scan::create(&self.t.app, &self.project, "manual")
+        let started = scan::create(&self.t.app, &self.project, ScanTrigger::Manual)
             .await
             .unwrap();
-        scan::run(&self.t.app, created, None).await.unwrap()
+        scan::run(&self.t.app, started.scan, &started.owner, None)
+            .await
+            .unwrap()
     }
 
     /// Page reads of the whole list (not a customer's, not the limit=1 planning reads).
@@ -153,10 +147,10 @@ async fn scan_finds_every_kind_of_mismatch_and_summarises(backend: Backend) {
     let (down, _) = w.customer("u_down", &w.basic);
     w.app.grant(&down, "u_down", Some("pro"), &[], &[]);
     w.app
-        .grant("cus_never_in_stripe", "u_ghost", Some("pro"), &[], &[]);
+        .grant("cus_neverinstripe", "u_ghost", Some("pro"), &[], &[]);
     w.sim.reset_request_log();
     let summary = w.run_scan().await;
-    assert_eq!(summary.status, "completed");
+    assert_eq!(summary.status.as_str(), "completed");
     assert_eq!(summary.subscriptions_seen, 233);
     assert_eq!(
         summary.customers_checked, 234,
@@ -189,16 +183,13 @@ async fn scan_finds_every_kind_of_mismatch_and_summarises(backend: Backend) {
             .unwrap();
     let found: BTreeSet<(String, String)> = incidents
         .iter()
-        .map(|i| (i.kind.clone(), i.customer_id.clone()))
+        .map(|i| (i.kind.as_str().to_string(), i.customer_id.clone()))
         .collect();
     let expected: BTreeSet<(String, String)> = [
         ("unfulfilled".to_string(), paid),
         ("unpaid_access".to_string(), gone),
         ("unpaid_access".to_string(), down),
-        (
-            "unpaid_access".to_string(),
-            "cus_never_in_stripe".to_string(),
-        ),
+        ("unpaid_access".to_string(), "cus_neverinstripe".to_string()),
     ]
     .into();
     assert_eq!(found, expected);
@@ -214,7 +205,7 @@ async fn scan_finds_every_kind_of_mismatch_and_summarises(backend: Backend) {
     );
     assert!(
         runs.iter()
-            .all(|r| r.trigger == "scan" && r.status == "failed")
+            .all(|r| r.trigger == Trigger::Scan && r.status.as_str() == "failed")
     );
     // A second scan checks the same customers and opens nothing new.
     let again = w.run_scan().await;
@@ -245,7 +236,7 @@ async fn scan_honours_rate_limits_and_retry_after(backend: Backend) {
     w.sim.set_rate_limit(Some(4));
     w.sim.reset_request_log();
     let summary = w.run_scan().await;
-    assert_eq!(summary.status, "completed");
+    assert_eq!(summary.status.as_str(), "completed");
     assert_eq!(summary.subscriptions_seen, 250);
     let limited = w.sim.requests().iter().filter(|r| r.status == 429).count();
     assert!(limited > 0, "the rate limit was hit");
@@ -284,9 +275,16 @@ async fn scan_resumes_from_its_checkpoint(backend: Backend) {
         .upsert_subscriptions(w.project.as_str(), &page_one.0, now)
         .await
         .unwrap();
-    let scan =
+    let (scan, _) =
         w.t.store()
-            .create_scan(w.project.as_str(), "manual", None, now, now + 60_000)
+            .create_scan(&NewScan {
+                project_id: w.project.as_str(),
+                trigger: ScanTrigger::Manual,
+                scheduled_for: None,
+                owner: "dead-instance",
+                now,
+                lease_until: now + 60_000,
+            })
             .await
             .unwrap()
             .unwrap();
@@ -309,7 +307,7 @@ async fn scan_resumes_from_its_checkpoint(backend: Backend) {
         ..ScanCheckpoint::default()
     };
     w.t.store()
-        .checkpoint_scan(&scan.id, &checkpoint, now - 1)
+        .checkpoint_scan(&scan.id, "dead-instance", &checkpoint, now - 1)
         .await
         .unwrap();
     w.sim.reset_request_log();
@@ -319,10 +317,10 @@ async fn scan_resumes_from_its_checkpoint(backend: Backend) {
     assert!(resumed.contains(&scan.id), "{resumed:?}");
     let done = crate::support::eventually(std::time::Duration::from_secs(20), || async {
         let s = w.t.store().scan(&scan.id).await.unwrap().unwrap();
-        (s.status != "running").then_some(s)
+        (s.status.as_str() != "running").then_some(s)
     })
     .await;
-    assert_eq!(done.status, "completed", "{:?}", done.error);
+    assert_eq!(done.status.as_str(), "completed", "{:?}", done.error);
     assert_eq!(
         done.subscriptions_seen, 250,
         "counters continue from the checkpoint"
@@ -358,7 +356,7 @@ async fn scheduled_scan_runs_once_across_instances(backend: Backend) {
             ..TestOptions::default()
         },
     );
-    let (other, writer) = parityrail::App::start(config).await.unwrap();
+    let other = parityrail::App::start(config).await.unwrap();
     let now = parityrail::now_ms();
     let (a, b) = tokio::join!(
         schedule::start_due(&w.t.app, now),
@@ -379,7 +377,7 @@ async fn scheduled_scan_runs_once_across_instances(backend: Backend) {
     );
     crate::support::eventually(std::time::Duration::from_secs(20), || async {
         let s = w.t.store().scan(&started[0]).await.unwrap().unwrap();
-        (s.status == "completed").then_some(())
+        (s.status.as_str() == "completed").then_some(())
     })
     .await;
     assert_eq!(
@@ -390,8 +388,7 @@ async fn scheduled_scan_runs_once_across_instances(backend: Backend) {
             .len(),
         1
     );
-    other.inbox_stop.cancel();
-    writer.await.unwrap();
+    other.shutdown().await;
     w.t.stop().await;
 }
 
@@ -445,7 +442,7 @@ async fn cron_endpoint_needs_its_secret(backend: Backend) {
                 .list_scans(w.project.as_str(), 10)
                 .await
                 .unwrap();
-        (scans.len() == 1 && scans[0].status == "completed").then_some(())
+        (scans.len() == 1 && scans[0].status.as_str() == "completed").then_some(())
     })
     .await;
     w.t.stop().await;

@@ -4,19 +4,23 @@
 
 use std::{
     net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use parityrail::{
     App,
+    clock::{ManualClock, SharedClock, SystemClock},
     config::{Config, DatabaseUrl, Secret},
     crypto::MasterKey,
+    domain::ProjectMode,
     ids::ProjectId,
     ingress::verify::compute_signature,
-    setup::{ConnectRequest, connect_stripe},
-    store::{NewProject, ProjectMode, Store},
-    stripe::StripeClient,
+    store::{NewProject, Store},
+    usecase::projects::{self, ConnectRequest},
     worker::{self, Step},
 };
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -155,6 +159,12 @@ pub struct TestOptions {
     pub cron_secret: Option<&'static str>,
     /// `PARITYRAIL_COALESCE_MS`; 0 (work due at once) unless a story is about the window.
     pub coalesce_ms: u64,
+    /// `PARITYRAIL_LEASE_SECS`.
+    pub lease_secs: f64,
+    /// A clock the story moves by hand (deadlines, grace, leases) instead of sleeping.
+    pub clock: Option<Arc<ManualClock>>,
+    /// Extra `NAME=VALUE` settings.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for TestOptions {
@@ -166,6 +176,9 @@ impl Default for TestOptions {
             retry_schedule: "0.05,0.05,0.05",
             cron_secret: None,
             coalesce_ms: 0,
+            lease_secs: 60.0,
+            clock: None,
+            env: Vec::new(),
         }
     }
 }
@@ -174,7 +187,6 @@ pub struct TestApp {
     pub app: App,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    pub master_key: MasterKey,
     pub master_key_hex: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -186,7 +198,7 @@ pub fn config_for(db: &DatabaseUrl, master_hex: &str, opts: &TestOptions) -> Con
         DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
         DatabaseUrl::Postgres(url) => url.expose().to_string(),
     };
-    let vars = [
+    let mut vars = vec![
         ("DATABASE_URL", db_url),
         ("PARITYRAIL_MASTER_KEY", master_hex.to_string()),
         ("STRIPE_API_BASE", opts.stripe_api_base.clone()),
@@ -200,7 +212,9 @@ pub fn config_for(db: &DatabaseUrl, master_hex: &str, opts: &TestOptions) -> Con
             "CRON_SECRET",
             opts.cron_secret.unwrap_or_default().to_string(),
         ),
+        ("PARITYRAIL_LEASE_SECS", opts.lease_secs.to_string()),
     ];
+    vars.extend(opts.env.iter().cloned());
     Config::from_lookup(|name| {
         vars.iter()
             .find(|(k, _)| *k == name)
@@ -218,27 +232,24 @@ impl TestApp {
         let db = TestDb::create(backend).await?;
         let master_key_hex = MasterKey::generate_hex();
         let config = config_for(&db.url, &master_key_hex, &opts);
-        let (app, writer) = App::start(config).await.unwrap();
+        let clock: SharedClock = match &opts.clock {
+            Some(manual) => manual.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = App::start_with_clock(config, clock).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let server = if opts.workers == 0 {
             // No background workers: the test drives `drain` itself.
-            let router = parityrail::web::router(app.clone());
-            let token = shutdown.clone();
-            let inbox_stop = app.inbox_stop.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await?;
-                inbox_stop.cancel();
-                writer.await?;
-                Ok(())
-            })
+            tokio::spawn(parityrail::app::serve_http(
+                app.clone(),
+                listener,
+                shutdown.clone(),
+            ))
         } else {
             tokio::spawn(parityrail::app::serve(
                 app.clone(),
-                writer,
                 listener,
                 shutdown.clone(),
             ))
@@ -247,7 +258,6 @@ impl TestApp {
             app,
             addr,
             http: reqwest::Client::new(),
-            master_key: MasterKey::from_hex(&master_key_hex).unwrap(),
             master_key_hex,
             shutdown,
             server: Some(server),
@@ -286,8 +296,7 @@ impl TestApp {
             webhook_secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
             verify: false,
         };
-        let stripe = StripeClient::new("http://127.0.0.1:9");
-        connect_stripe(self.store(), &stripe, &self.master_key, &project, request)
+        projects::connect_stripe(&self.app, &project, request)
             .await
             .unwrap();
     }
@@ -307,6 +316,54 @@ impl TestApp {
             req = req.header("Stripe-Signature", sig);
         }
         req.send().await.unwrap()
+    }
+
+    /// Sets the project's app probe through the use case.
+    pub async fn set_probe(
+        &self,
+        id: &ProjectId,
+        url: &str,
+        secret: &str,
+        reconcile: Option<&str>,
+    ) {
+        let project = self.store().project(id).await.unwrap().unwrap();
+        projects::set_probe(&self.app, &project, url, &Secret::new(secret), reconcile)
+            .await
+            .unwrap();
+    }
+
+    /// Starts a check of `customer` now (a rerun through its idempotent
+    /// path) and carries it to its verdict.
+    pub async fn check_now(
+        &self,
+        project: &ProjectId,
+        customer: &str,
+        trigger: parityrail::domain::Trigger,
+    ) -> parityrail::domain::Run {
+        let customer = parityrail::ids::CustomerId::parse(customer).expect("a cus_ id");
+        let run_id = match trigger {
+            parityrail::domain::Trigger::Rerun => {
+                parityrail::check::rerun(&self.app, project, &customer)
+                    .await
+                    .unwrap()
+                    .0
+            }
+            other => {
+                parityrail::check::start(&self.app, project, &customer, other, None)
+                    .await
+                    .unwrap()
+                    .0
+            }
+        };
+        parityrail::check::drive(&self.app, &run_id, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The project's record.
+    pub async fn project_of(&self, id: &ProjectId) -> parityrail::domain::Project {
+        self.store().project(id).await.unwrap().unwrap()
     }
 
     /// Posts to a raw project path segment (for ids that do not parse).
@@ -339,14 +396,17 @@ impl TestApp {
     /// Runs intake and check steps until neither has anything due now.
     pub async fn drain_all(&self) -> usize {
         let mut steps = self.drain().await;
-        while parityrail::check::step(&self.app).await.unwrap() == Step::Processed {
+        while parityrail::check::advance(&self.app, "test-worker")
+            .await
+            .unwrap()
+        {
             steps += 1 + self.drain().await;
             assert!(steps < 10_000, "checks never went idle");
         }
         steps
     }
 
-    pub async fn events(&self, project: &ProjectId) -> Vec<parityrail::store::EventRecord> {
+    pub async fn events(&self, project: &ProjectId) -> Vec<parityrail::domain::EventRecord> {
         self.store()
             .list_events(project.as_str(), 100_000)
             .await

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use parityrail::{
+    domain::IncidentKind,
+    domain::{Subscription, SubscriptionItem},
     ids::ProjectId,
-    store::{CustomerState, IncidentKind},
-    stripe::model::{Subscription, SubscriptionItem},
+    store::{CustomerState, SyncCommit},
     worker,
 };
 use serde_json::Value;
@@ -19,7 +20,7 @@ crate::backend_tests!(
     a_burst_for_one_customer_costs_one_stripe_read,
     new_work_waits_out_the_coalescing_window,
     state_only_moves_forward,
-    past_due_since_marks_the_start_of_the_grace_period,
+    past_due_since_is_stripes_record_of_the_failed_payment,
     transient_failures_retry_with_backoff_then_succeed,
     rate_limits_honour_retry_after,
     revoked_key_dead_letters_and_opens_stripe_auth,
@@ -102,7 +103,7 @@ async fn handled_event_syncs_the_customer_from_stripe(backend: Backend) {
     assert_eq!(w.t.deliver(&w.project, &body).await.status(), 200);
     assert_eq!(w.t.drain().await, 1);
     let events = w.t.events(&w.project).await;
-    assert_eq!(events[0].status, "processed");
+    assert_eq!(events[0].status.as_str(), "processed");
     assert!(events[0].processed_at.is_some());
     let subs =
         w.t.store()
@@ -111,7 +112,7 @@ async fn handled_event_syncs_the_customer_from_stripe(backend: Backend) {
             .unwrap();
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].subscription_id, sub);
-    assert_eq!(subs[0].status, "active");
+    assert_eq!(subs[0].status.as_str(), "active");
     assert!(subs[0].current_period_end.is_some());
     let items: Vec<SubscriptionItem> = serde_json::from_str(&subs[0].items).unwrap();
     assert_eq!(items[0].lookup_key.as_deref(), Some("pro_monthly"));
@@ -136,7 +137,7 @@ async fn handled_event_syncs_the_customer_from_stripe(backend: Backend) {
             .subscriptions_of(w.project.as_str(), &customer)
             .await
             .unwrap();
-    assert_eq!(subs[0].status, "canceled");
+    assert_eq!(subs[0].status.as_str(), "canceled");
     w.t.stop().await;
 }
 
@@ -179,14 +180,14 @@ async fn a_burst_for_one_customer_costs_one_stripe_read(backend: Backend) {
     );
     assert_eq!(
         paths.len(),
-        3,
-        "customer, subscriptions, entitlements: {paths:?}"
+        2,
+        "customer and subscriptions (entitlements only in Entitlements mode): {paths:?}"
     );
     assert!(
         w.t.events(&w.project)
             .await
             .iter()
-            .all(|e| e.status == "processed")
+            .all(|e| e.status.as_str() == "processed")
     );
     w.t.stop().await;
 }
@@ -251,7 +252,10 @@ async fn new_work_waits_out_the_coalescing_window(backend: Backend) {
     assert_eq!(reads, 1, "one Stripe read for the burst");
     let events = t.events(&project).await;
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.status == "processed"), "{events:?}");
+    assert!(
+        events.iter().all(|e| e.status.as_str() == "processed"),
+        "{events:?}"
+    );
     t.stop().await;
 }
 
@@ -271,9 +275,26 @@ fn state(project: &ProjectId, status: &str, snapshot_at: i64) -> CustomerState {
             created: 1,
             metadata: Default::default(),
             items: vec![],
+            unpaid_since: None,
+            latest_invoice: None,
         }],
         snapshot_at,
     }
+}
+
+/// Stores a customer's state as a check's own Stripe read does.
+async fn save(store: &parityrail::store::Store, state: &CustomerState) {
+    store
+        .complete_sync(&SyncCommit {
+            state,
+            items: &[],
+            owner: "",
+            now: state.snapshot_at,
+            check: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 async fn state_only_moves_forward(backend: Backend) {
@@ -282,15 +303,9 @@ async fn state_only_moves_forward(backend: Backend) {
     };
     let project = t.connected_project().await;
     let store = t.store();
-    store
-        .complete_sync(&state(&project, "active", 200), &[], 1)
-        .await
-        .unwrap();
+    save(store, &state(&project, "active", 200)).await;
     // An older snapshot finishing late must not overwrite the newer one.
-    store
-        .complete_sync(&state(&project, "canceled", 100), &[], 2)
-        .await
-        .unwrap();
+    save(store, &state(&project, "canceled", 100)).await;
     let subs = store
         .subscriptions_of(project.as_str(), "cus_fwd")
         .await
@@ -305,15 +320,12 @@ async fn state_only_moves_forward(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!((user.as_deref(), at), (Some("user_at_200"), 200));
-    store
-        .complete_sync(&state(&project, "past_due", 300), &[], 3)
-        .await
-        .unwrap();
+    save(store, &state(&project, "past_due", 300)).await;
     let subs = store
         .subscriptions_of(project.as_str(), "cus_fwd")
         .await
         .unwrap();
-    assert_eq!(subs[0].status, "past_due");
+    assert_eq!(subs[0].status.as_str(), "past_due");
     t.stop().await;
 }
 
@@ -330,7 +342,8 @@ async fn transient_failures_retry_with_backoff_then_succeed(backend: Backend) {
     assert_eq!(w.t.drain().await, 1);
     let event = &w.t.events(&w.project).await[0];
     assert_eq!(
-        event.status, "failed",
+        event.status.as_str(),
+        "failed",
         "a failed attempt waits for its retry"
     );
     assert_eq!(event.attempts, 1);
@@ -362,7 +375,7 @@ async fn rate_limits_honour_retry_after(backend: Backend) {
     let before = parityrail::now_ms();
     assert_eq!(w.t.drain().await, 1);
     let event = &w.t.events(&w.project).await[0];
-    assert_eq!(event.status, "failed");
+    assert_eq!(event.status.as_str(), "failed");
     assert!(event.reason.as_deref().unwrap().contains("429"));
     // Retry-After (at least 1 s) beats the 50 ms schedule.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -372,7 +385,7 @@ async fn rate_limits_honour_retry_after(backend: Backend) {
     })
     .await;
     assert!(waited >= 1000, "retried after {waited} ms");
-    assert_eq!(w.t.events(&w.project).await[0].status, "processed");
+    assert_eq!(w.t.events(&w.project).await[0].status.as_str(), "processed");
     w.t.stop().await;
 }
 
@@ -386,7 +399,11 @@ async fn revoked_key_dead_letters_and_opens_stripe_auth(backend: Backend) {
     w.sim.revoke_api_key(TEST_KEY);
     assert_eq!(w.t.drain().await, 1);
     let event = &w.t.events(&w.project).await[0];
-    assert_eq!(event.status, "dead", "retrying a rejected key cannot help");
+    assert_eq!(
+        event.status.as_str(),
+        "dead",
+        "retrying a rejected key cannot help"
+    );
     let reason = event.reason.clone().unwrap();
     assert!(reason.starts_with("stripe_auth"), "{reason}");
     assert!(
@@ -402,7 +419,7 @@ async fn revoked_key_dead_letters_and_opens_stripe_auth(backend: Backend) {
         (!list.is_empty()).then_some(list)
     })
     .await;
-    assert_eq!(incidents[0].kind, IncidentKind::StripeAuth.as_str());
+    assert_eq!(incidents[0].kind, IncidentKind::StripeAuth);
     assert!(!incidents[0].details.contains(TEST_KEY));
     w.t.stop().await;
 }
@@ -424,7 +441,7 @@ async fn exhausted_schedule_dead_letters_and_replay_recovers(backend: Backend) {
     // run two attempts, so drive until the outcome rather than counting drains.)
     crate::support::eventually(Duration::from_secs(10), || async {
         w.t.drain().await;
-        (w.t.events(&w.project).await[0].status == "dead").then_some(())
+        (w.t.events(&w.project).await[0].status.as_str() == "dead").then_some(())
     })
     .await;
     let event = &w.t.events(&w.project).await[0];
@@ -438,12 +455,13 @@ async fn exhausted_schedule_dead_letters_and_replay_recovers(backend: Backend) {
     );
     assert!(
         w.t.store()
-            .replay_event(w.project.as_str(), &event_id, parityrail::now_ms())
+            .replay_event(w.project.as_str(), &event_id, false, parityrail::now_ms())
             .await
             .unwrap()
+            .is_some()
     );
     assert_eq!(w.t.drain().await, 1);
-    assert_eq!(w.t.events(&w.project).await[0].status, "processed");
+    assert_eq!(w.t.events(&w.project).await[0].status.as_str(), "processed");
     w.t.stop().await;
 }
 
@@ -471,7 +489,7 @@ async fn expired_leases_are_reclaimed(backend: Backend) {
             .is_none(),
         "live lease held"
     );
-    assert_eq!(t.events(&project).await[0].status, "processing");
+    assert_eq!(t.events(&project).await[0].status.as_str(), "processing");
     let later = now + 101;
     let again = store
         .claim("other", later, later + 60_000)
@@ -561,7 +579,7 @@ async fn lag_sweeper_opens_and_resolves_webhook_lag(backend: Backend) {
             .list_incidents(w.project.as_str())
             .await
             .unwrap();
-    assert_eq!(incidents[0].status, "resolved");
+    assert_eq!(incidents[0].status.as_str(), "resolved");
     w.t.stop().await;
 }
 
@@ -574,26 +592,27 @@ async fn background_workers_process_without_being_driven(backend: Backend) {
     assert_eq!(w.t.deliver(&w.project, &body).await.status(), 200);
     crate::support::eventually(Duration::from_secs(10), || async {
         let events = w.t.events(&w.project).await;
-        (events[0].status == "processed").then_some(())
+        (events[0].status.as_str() == "processed").then_some(())
     })
     .await;
     w.t.stop().await;
 }
 
-async fn past_due_since_marks_the_start_of_the_grace_period(backend: Backend) {
+async fn past_due_since_is_stripes_record_of_the_failed_payment(backend: Backend) {
     let Some(t) = TestApp::spawn(backend).await else {
         return;
     };
     let project = t.connected_project().await;
     let store = t.store();
-    // Syncs the subscription in `status` at `at` ms; returns its past_due_since.
-    let sync = |status: &'static str, at: i64| {
+    // Syncs the subscription in `status` at `at` ms, Stripe's record of the
+    // unpaid invoice's first failed payment being `unpaid`; returns the
+    // stored past_due_since.
+    let sync = |status: &'static str, unpaid: Option<i64>, at: i64| {
         let project = project.clone();
         async move {
-            store
-                .complete_sync(&state(&project, status, at), &[], at)
-                .await
-                .unwrap();
+            let mut s = state(&project, status, at);
+            s.subscriptions[0].unpaid_since = unpaid;
+            save(store, &s).await;
             store
                 .subscription_views(project.as_str(), "cus_fwd")
                 .await
@@ -601,18 +620,22 @@ async fn past_due_since_marks_the_start_of_the_grace_period(backend: Backend) {
                 .past_due_since
         }
     };
-    assert_eq!(sync("active", 100_000).await, None);
-    assert_eq!(sync("past_due", 200_000).await, Some(200));
-    // Still past due later: the grace period keeps running from the first sighting.
-    assert_eq!(sync("past_due", 300_000).await, Some(200));
+    assert_eq!(sync("active", None, 100_000).await, None);
+    // First seen past due long after the payment failed: Stripe's time counts.
+    assert_eq!(sync("past_due", Some(150), 200_000).await, Some(150));
+    // A read that could not see the invoice keeps what Stripe said before.
+    assert_eq!(sync("past_due", None, 300_000).await, Some(150));
     // Paid again: cleared, so a later failure starts a new grace period.
-    assert_eq!(sync("active", 400_000).await, None);
+    assert_eq!(sync("active", None, 400_000).await, None);
+    assert_eq!(sync("past_due", Some(450), 450_000).await, Some(450));
     // The page upsert of a scan follows the same rule.
-    let sub = state(&project, "past_due", 500_000).subscriptions.remove(0);
+    let mut sub = state(&project, "past_due", 500_000).subscriptions.remove(0);
+    sub.unpaid_since = Some(480);
     store
         .upsert_subscriptions(project.as_str(), std::slice::from_ref(&sub), 500_000)
         .await
         .unwrap();
+    sub.unpaid_since = None;
     store
         .upsert_subscriptions(project.as_str(), &[sub], 600_000)
         .await
@@ -621,6 +644,6 @@ async fn past_due_since_marks_the_start_of_the_grace_period(backend: Backend) {
         .subscription_views(project.as_str(), "cus_fwd")
         .await
         .unwrap();
-    assert_eq!(views[0].past_due_since, Some(500));
+    assert_eq!(views[0].past_due_since, Some(480));
     t.stop().await;
 }

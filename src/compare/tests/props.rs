@@ -119,7 +119,7 @@ proptest! {
         o in arb_observed(),
         ranks in prop::collection::btree_map(name(), any::<i64>(), 0..6),
     ) {
-        let verdict = compare(&e, &o, |p| ranks.get(p).copied());
+        let verdict = compare(&e, &o, |p: &str| ranks.get(p).copied());
         let _ = verdict.summary();
         let plan_differences = verdict
             .differences

@@ -12,9 +12,8 @@ use axum::{
 use super::super::ApiError;
 use crate::{
     App,
-    ids::ProjectId,
-    store::{Project, Role},
-    tokens::{self, Action},
+    domain::{Project, Role},
+    usecase::tokens::{self, Action, AuthError},
 };
 
 /// The action a handler needs, as a type (see [`Authorized`]).
@@ -53,12 +52,8 @@ pub(super) fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
-        "send a valid API token as `Authorization: Bearer prt_…` (`parityrail token create`)",
+        AuthError::Unauthorized.to_string(),
     )
-}
-
-fn forbidden(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
@@ -74,38 +69,25 @@ impl<N: Needs> FromRequestParts<App> for Authorized<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(unauthorized)?;
-        let stored = app
-            .store
-            .api_token_by_hash(&tokens::hash(token))
-            .await?
-            .filter(|t| t.revoked_at.is_none())
-            .ok_or_else(unauthorized)?;
+        let token = bearer(parts).ok_or_else(unauthorized)?.to_string();
         let params = RawPathParams::from_request_parts(parts, app)
             .await
-            .map_err(|_| forbidden("this API token belongs to another project"))?;
+            .map_err(|_| unauthorized())?;
         let in_path = params.iter().find(|(name, _)| *name == "id").map(|p| p.1);
-        let project_id = ProjectId::parse(in_path.unwrap_or_default())
-            .filter(|id| id.as_str() == stored.project_id)
-            .ok_or_else(|| forbidden("this API token belongs to another project"))?;
-        if !stored.role.may(N::ACTION) {
-            return Err(forbidden(format!(
-                "a {} token may not {}; use an admin token",
-                stored.role.as_str(),
-                N::ACTION.describe()
-            )));
-        }
-        // Tokens are deleted with their project, so this is a race at most.
-        let project = app
-            .store
-            .project(&project_id)
-            .await?
-            .ok_or_else(unauthorized)?;
-        tracing::debug!(project_id = %project.id, token_id = %stored.id, "api call");
+        let caller = tokens::authenticate(app, &token, in_path.unwrap_or_default(), N::ACTION)
+            .await
+            .map_err(|e| match e {
+                AuthError::Unauthorized => unauthorized(),
+                AuthError::Forbidden(message) => {
+                    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+                }
+                AuthError::Store(e) => e.into(),
+            })?;
+        tracing::debug!(project_id = %caller.project.id, token_id = %caller.token_id, "api call");
         Ok(Self {
-            project,
-            token_id: stored.id,
-            role: stored.role,
+            project: caller.project,
+            token_id: caller.token_id,
+            role: caller.role,
             _needs: PhantomData,
         })
     }

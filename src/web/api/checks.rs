@@ -17,8 +17,8 @@ use super::{
     bad_request, not_found, parse_limit, query_error,
 };
 use crate::{
-    App, check,
-    store::Trigger,
+    App,
+    usecase::checks,
     views::{run_json, run_with_steps_json},
 };
 
@@ -35,18 +35,8 @@ pub async fn start(
         Some(Value::String(c)) => c.trim().to_string(),
         _ => String::new(),
     };
-    if customer.is_empty()
-        || customer.len() > 255
-        || customer
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad_request(
-            r#""customer" must be a Stripe customer id, e.g. {"customer":"cus_…"}"#,
-        ));
-    }
     let project = &caller.project;
-    let run_id = check::start(&app, &project.id, &customer, Trigger::Manual).await?;
+    let run_id = checks::start(&app, project, &customer).await?;
     tracing::info!(project_id = %project.id, run_id, customer, "check started over the API");
     let location = format!("/api/v1/projects/{}/runs/{run_id}", project.id);
     Ok((
@@ -75,10 +65,7 @@ pub async fn list_runs(
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let runs = app
-        .store
-        .list_runs(caller.project.id.as_str(), customer, limit)
-        .await?;
+    let runs = checks::runs(&app, &caller.project, customer, limit).await?;
     Ok(Json(runs.iter().map(run_json).collect()))
 }
 
@@ -88,12 +75,8 @@ pub async fn show_run(
     caller: Authorized<Read>,
     Path((_, run_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let run = app
-        .store
-        .run(&run_id)
+    let (run, steps) = checks::run(&app, &caller.project, &run_id)
         .await?
-        .filter(|r| r.project_id == caller.project.id.as_str())
         .ok_or_else(|| not_found(format!("no run {run_id} in this project")))?;
-    let steps = app.store.run_steps(&run.id).await?;
     Ok(Json(run_with_steps_json(&run, &steps)))
 }

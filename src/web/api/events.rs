@@ -13,7 +13,11 @@ use super::{
     auth::{Manage, Read},
     not_found, parse_limit, query_error,
 };
-use crate::{App, views::event_json};
+use crate::{
+    App,
+    usecase::events::{self, ReplayError},
+    views::event_json,
+};
 
 #[derive(Deserialize)]
 pub struct EventsQuery {
@@ -29,31 +33,27 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
     let limit = parse_limit(query.limit.as_deref())?;
-    let events = app
-        .store
-        .list_events(caller.project.id.as_str(), limit)
-        .await?;
+    let events = events::list(&app, &caller.project, limit).await?;
     Ok(Json(events.iter().map(event_json).collect()))
 }
 
 /// `POST /api/v1/projects/{id}/events/{event_id}/replay` → 202: the event is
-/// processed again with a fresh attempt budget.
+/// processed again with a fresh attempt budget, and its sync starts a new
+/// check run (`run_id`; `null` when the project has no app probe).
 pub async fn replay(
     State(app): State<App>,
     caller: Authorized<Manage>,
     Path((_, event_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let project = &caller.project;
-    if !app
-        .store
-        .replay_event(project.id.as_str(), &event_id, crate::now_ms())
-        .await?
-    {
-        return Err(not_found(format!(
-            "no replayable event {event_id} in this project (unknown, ignored, or being processed now)"
-        )));
-    }
-    app.wake.notify_waiters();
-    tracing::info!(project_id = %project.id, event_id, token_id = %caller.token_id, "event replayed over the API");
-    Ok((StatusCode::ACCEPTED, Json(json!({"replayed": event_id}))))
+    let replayed = events::replay(&app, &caller.project, &event_id)
+        .await
+        .map_err(|e| match e {
+            ReplayError::NotReplayable(_) => not_found(e.to_string()),
+            ReplayError::Store(e) => e.into(),
+        })?;
+    tracing::info!(project_id = %caller.project.id, event_id, token_id = %caller.token_id, "event replayed over the API");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"replayed": event_id, "run_id": replayed.run_id})),
+    ))
 }

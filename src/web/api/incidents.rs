@@ -12,13 +12,8 @@ use serde_json::{Value, json};
 use super::{
     ApiError, Authorized,
     auth::{Check, Manage, Read},
-    not_found,
 };
-use crate::{
-    App,
-    incidents::{self, ActionError, incident_json},
-    store::IncidentStatus,
-};
+use crate::{App, domain::IncidentStatus, usecase::incidents};
 
 /// `GET /api/v1/projects/{id}/incidents`, newest first (the shape of
 /// `parityrail incidents list --json`).
@@ -26,12 +21,8 @@ pub async fn list(
     State(app): State<App>,
     caller: Authorized<Read>,
 ) -> Result<Json<Value>, ApiError> {
-    let list = app.store.list_incidents(caller.project.id.as_str()).await?;
-    let mut rows = Vec::with_capacity(list.len());
-    for incident in &list {
-        rows.push(incident_json(&app.store, incident).await?);
-    }
-    Ok(Json(Value::Array(rows)))
+    let list = incidents::list(&app, &caller.project).await?;
+    Ok(Json(list.iter().map(|i| i.json()).collect()))
 }
 
 /// `GET /api/v1/projects/{id}/incidents/{incident_id}`.
@@ -40,12 +31,8 @@ pub async fn show(
     caller: Authorized<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let incident = app
-        .store
-        .incident(caller.project.id.as_str(), &id)
-        .await?
-        .ok_or_else(|| not_found(ActionError::NotFound(id).to_string()))?;
-    Ok(Json(incident_json(&app.store, &incident).await?))
+    let view = incidents::get(&app, &caller.project, &id).await?;
+    Ok(Json(view.json()))
 }
 
 async fn set_status(
@@ -54,10 +41,10 @@ async fn set_status(
     id: &str,
     status: IncidentStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let incident = incidents::set_status(&app.store, &caller.project.id, id, status).await?;
-    tracing::info!(project_id = %caller.project.id, incident_id = id, ?status, token_id = %caller.token_id,
+    let view = incidents::set_status(app, &caller.project, id, status).await?;
+    tracing::info!(project_id = %caller.project.id, incident_id = id, %status, token_id = %caller.token_id,
         "incident status set over the API");
-    Ok(Json(incident_json(&app.store, &incident).await?))
+    Ok(Json(view.json()))
 }
 
 /// `POST …/incidents/{incident_id}/acknowledge` → the incident; 409 if resolved.
@@ -86,7 +73,7 @@ pub async fn rerun(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let project = &caller.project;
-    let (incident, run_id, created) = incidents::rerun(&app, &project.id, &id).await?;
+    let (incident, run_id, created) = incidents::rerun(&app, project, &id).await?;
     tracing::info!(project_id = %project.id, incident_id = id, run_id, created, "rerun over the API");
     let location = format!("/api/v1/projects/{}/runs/{run_id}", project.id);
     Ok((
@@ -106,7 +93,7 @@ pub async fn reconcile(
     caller: Authorized<Manage>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let status = incidents::reconcile(&app, &caller.project.id, &id).await?;
+    let status = incidents::reconcile(&app, &caller.project, &id).await?;
     tracing::info!(project_id = %caller.project.id, incident_id = id, app_status = status,
         token_id = %caller.token_id, "reconcile hook called over the API");
     Ok((
@@ -121,7 +108,7 @@ pub async fn export(
     caller: Authorized<Read>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let evidence = incidents::export(&app.store, &caller.project.id, &id).await?;
+    let evidence = incidents::export(&app, &caller.project, &id).await?;
     // The id is known to exist, so it is `inc_` + base32: safe in a header.
     let disposition = format!("attachment; filename=\"{id}.json\"");
     Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(evidence)))

@@ -12,23 +12,29 @@
 //! | `POST …/incidents/{incident_id}/acknowledge`, `…/resolve`, `…/reconcile` | admin |
 //! | `GET /projects/{id}/events[?limit=]` | viewer |
 //! | `POST /projects/{id}/events/{event_id}/replay` | admin |
+//! | `GET /projects/{id}/stripe/secrets`, `POST …` (add), `DELETE …/{secret_id}[?force=true]` | admin |
 
 pub mod auth;
 mod checks;
 mod events;
 mod incidents;
+mod secrets;
 
 use axum::{
     Router,
     extract::rejection::QueryRejection,
     http::StatusCode,
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 
 pub use auth::Authorized;
 
 use super::ApiError;
-use crate::{App, check::CheckError, incidents::ActionError};
+use crate::{
+    App,
+    check::CheckError,
+    usecase::{checks::StartError, incidents::ActionError, projects::SetupError},
+};
 
 /// The `/api/v1` routes, merged into the service's router. The project
 /// segment is `{id}` in every route (routes sharing a prefix must agree).
@@ -52,6 +58,14 @@ pub fn router() -> Router<App> {
         .route(
             "/api/v1/projects/{id}/events/{event_id}/replay",
             post(events::replay),
+        )
+        .route(
+            "/api/v1/projects/{id}/stripe/secrets",
+            get(secrets::list).post(secrets::add),
+        )
+        .route(
+            "/api/v1/projects/{id}/stripe/secrets/{secret_id}",
+            delete(secrets::remove),
         )
 }
 
@@ -89,6 +103,40 @@ impl From<CheckError> for ApiError {
             CheckError::NoProbe => ApiError::new(StatusCode::CONFLICT, "no_probe", err.to_string()),
             CheckError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(err: StartError) -> Self {
+        match err {
+            StartError::InvalidCustomer(_) => bad_request(err.to_string()),
+            StartError::Check(e) => e.into(),
+        }
+    }
+}
+
+impl From<SetupError> for ApiError {
+    fn from(err: SetupError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match err {
+            SetupError::Store(e) => return e.into(),
+            SetupError::NotFound(_) | SetupError::SecretNotFound(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            SetupError::NameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
+            SetupError::LastSecret(_) => (StatusCode::CONFLICT, "last_secret"),
+            SetupError::DemoProject(_) => (StatusCode::CONFLICT, "demo_project"),
+            SetupError::Rejected(_) => (StatusCode::BAD_REQUEST, "stripe_rejected"),
+            SetupError::Invalid { .. }
+            | SetupError::BadKey(_)
+            | SetupError::BadSecret(_)
+            | SetupError::WrongMode { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            SetupError::NoMasterKey | SetupError::Vault(_) => {
+                tracing::error!(error = %message, "cannot seal or open secrets");
+                (StatusCode::INTERNAL_SERVER_ERROR, "secrets_unavailable")
+            }
+        };
+        ApiError::new(status, code, message)
     }
 }
 

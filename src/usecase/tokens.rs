@@ -4,9 +4,11 @@
 use sha2::{Digest, Sha256};
 
 use crate::{
+    App,
     config::Secret,
+    domain::{ApiToken, Project, Role},
     ids::ProjectId,
-    store::{ApiToken, Role, Store, StoreError},
+    store::StoreError,
 };
 
 /// What a request asks to do in a project.
@@ -55,14 +57,88 @@ pub fn hash(token: &str) -> String {
 }
 
 /// Creates a token for the project with this role.
-pub async fn issue(store: &Store, project: &ProjectId, role: Role) -> Result<Issued, StoreError> {
+pub async fn issue(app: &App, project: &Project, role: Role) -> Result<Issued, StoreError> {
     let token = crate::ids::api_token();
-    let record = store
-        .insert_api_token(project, role, &hash(&token), crate::now_ms())
+    let record = app
+        .store
+        .insert_api_token(&project.id, role, &hash(&token), app.now_ms())
         .await?;
     Ok(Issued {
         token: Secret::new(token),
         record,
+    })
+}
+
+/// The project's tokens, oldest first (never the tokens themselves).
+pub async fn list(app: &App, project: &Project) -> Result<Vec<ApiToken>, StoreError> {
+    app.store.list_api_tokens(&project.id).await
+}
+
+/// Revokes a token of the project; `None` when it has no such token.
+pub async fn revoke(
+    app: &App,
+    project: &Project,
+    token_id: &str,
+) -> Result<Option<ApiToken>, StoreError> {
+    app.store
+        .revoke_api_token(&project.id, token_id.trim(), app.now_ms())
+        .await
+}
+
+/// Why a bearer token may not make a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Missing, unknown or revoked: 401.
+    #[error("send a valid API token as `Authorization: Bearer prt_…` (`parityrail token create`)")]
+    Unauthorized,
+    /// A token of another project, or a role that may not: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The caller a valid token stands for.
+pub struct Caller {
+    pub project: Project,
+    pub token_id: String,
+    pub role: Role,
+}
+
+/// Checks a bearer token for `action` on the project named in the path.
+/// One permission check for every route (the dashboard's roles use [`Role::may`] too).
+pub async fn authenticate(
+    app: &App,
+    token: &str,
+    project_in_path: &str,
+    action: Action,
+) -> Result<Caller, AuthError> {
+    let stored = app
+        .store
+        .api_token_by_hash(&hash(token))
+        .await?
+        .filter(|t| t.revoked_at.is_none())
+        .ok_or(AuthError::Unauthorized)?;
+    let project_id = ProjectId::parse(project_in_path)
+        .filter(|id| *id == stored.project_id)
+        .ok_or_else(|| AuthError::Forbidden("this API token belongs to another project".into()))?;
+    if !stored.role.may(action) {
+        return Err(AuthError::Forbidden(format!(
+            "a {} token may not {}; use an admin token",
+            stored.role.as_str(),
+            action.describe()
+        )));
+    }
+    // Tokens are deleted with their project, so this is a race at most.
+    let project = app
+        .store
+        .project(&project_id)
+        .await?
+        .ok_or(AuthError::Unauthorized)?;
+    Ok(Caller {
+        project,
+        token_id: stored.id,
+        role: stored.role,
     })
 }
 

@@ -1,0 +1,19 @@
+//! The use cases every face calls: the CLI, the JSON API and (next) the
+//! dashboard parse their input, call one of these, and render what comes
+//! back. Rules, validation and typed errors live here, once.
+//!
+//! | module | does |
+//! |---|---|
+//! | `projects` | create, configure, connect Stripe, signing secrets, app probe, plan map |
+//! | `checks` | start a check, read runs and their evidence |
+//! | `events` | the webhook event log, replay |
+//! | `incidents` | the inbox and its actions: acknowledge, resolve, rerun, reconcile, export |
+//! | `scans` | start (or join) a scan, read past ones |
+//! | `tokens` | API tokens: issue, list, revoke, authenticate |
+
+pub mod checks;
+pub mod events;
+pub mod incidents;
+pub mod projects;
+pub mod scans;
+pub mod tokens;
