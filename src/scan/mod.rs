@@ -33,8 +33,16 @@ use crate::{
 use context::Ctx;
 pub use slices::{Slice, SlicePlan};
 
-/// How long a scan's lease lasts without a renewal.
-pub const LEASE_MS: i64 = 120_000;
+/// How long a scan's lease lasts without a renewal: twice a work item's
+/// (120 s by default); its instance renews it every third of that.
+pub fn lease(app: &App) -> std::time::Duration {
+    app.config.lease * 2
+}
+
+/// [`lease`] in milliseconds.
+pub fn lease_ms(app: &App) -> i64 {
+    lease(app).as_millis() as i64
+}
 /// Customers checked per app batch request (the protocol's maximum).
 const BATCH: usize = 500;
 /// Batches checked concurrently while Stripe is paged.
@@ -144,7 +152,7 @@ pub async fn create(
             scheduled_for: None,
             owner: &owner,
             now,
-            lease_until: now + LEASE_MS,
+            lease_until: now + lease_ms(app),
         })
         .await?
         .ok_or(ScanError::NotScannable("could not create the scan"))?;
@@ -174,13 +182,13 @@ pub async fn run(
     owner: &str,
     progress: Option<Progress>,
 ) -> Result<ScanSummary, ScanError> {
-    let keeper = LeaseKeeper::start(std::time::Duration::from_millis(LEASE_MS as u64), {
+    let keeper = LeaseKeeper::start(lease(app), {
         let (app, id, owner) = (app.clone(), scan.id.clone(), owner.to_string());
         move || {
             let (app, id, owner) = (app.clone(), id.clone(), owner.clone());
             async move {
                 app.store
-                    .renew_scan(&id, &owner, app.now_ms() + LEASE_MS)
+                    .renew_scan(&id, &owner, app.now_ms() + lease_ms(&app))
                     .await
             }
         }

@@ -10,7 +10,7 @@ use std::{
 use tokio::task::JoinHandle;
 
 use super::{
-    BATCH, Ctx, IN_FLIGHT, LEASE_MS, PAGERS, Progress, ScanError, batch,
+    BATCH, Ctx, IN_FLIGHT, PAGERS, Progress, ScanError, batch,
     slices::{self, Slice, SlicePlan},
 };
 use crate::{
@@ -220,7 +220,7 @@ pub(super) async fn execute(
                         &scan.id,
                         owner,
                         &ctx.checkpoint(Some(checkpoint), false),
-                        app.now_ms() + LEASE_MS,
+                        app.now_ms() + super::lease_ms(app),
                     )
                     .await?
             }
@@ -288,7 +288,7 @@ async fn checkpoint_scan(ctx: &Ctx, cursor: Option<String>, done: bool) -> Resul
             &ctx.scan_id,
             &ctx.owner,
             &ctx.checkpoint(cursor, done),
-            ctx.app.now_ms() + LEASE_MS,
+            ctx.app.now_ms() + super::lease_ms(&ctx.app),
         )
         .await?)
 }

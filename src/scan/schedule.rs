@@ -62,7 +62,7 @@ pub async fn start_due(app: &App, now: i64) -> Result<Vec<String>, StoreError> {
             scheduled_for: Some(&day),
             owner: &owner,
             now,
-            lease_until: now + super::LEASE_MS,
+            lease_until: now + super::lease_ms(app),
         };
         // Not created: another instance has today's scan, or one is running.
         if let Some((scan, true)) = app.store.create_scan(&new).await? {
@@ -81,7 +81,7 @@ pub async fn resume_stale(app: &App, now: i64) -> Result<Vec<String>, StoreError
         let owner = crate::ids::worker_tag(0);
         let Some(scan) = app
             .store
-            .claim_stale_scan(&owner, now, now + super::LEASE_MS)
+            .claim_stale_scan(&owner, now, now + super::lease_ms(app))
             .await?
         else {
             break;

@@ -1,15 +1,18 @@
 //! ParityRail's integration tests: one binary, real server, real databases.
 
 mod support;
+mod world;
 
 mod api;
 mod checks;
 mod cli;
 mod cli_checks;
 mod crash;
+mod edges;
 mod ingress;
 mod process;
 mod scan;
 mod signature_vectors;
 mod stripe_payloads;
+mod trust;
 mod worker;

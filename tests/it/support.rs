@@ -471,3 +471,73 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A database fault for a story: every INSERT into `table` fails until removed.
+pub struct Fault {
+    table: &'static str,
+}
+
+impl Fault {
+    pub async fn install(t: &TestApp, table: &'static str) -> Self {
+        match &t.db.url {
+            DatabaseUrl::Sqlite(path) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+                    .await
+                    .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE TRIGGER parityrail_test_fault BEFORE INSERT ON {table}
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            DatabaseUrl::Postgres(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+                sqlx::query(
+                    "CREATE FUNCTION parityrail_test_fault() RETURNS trigger AS $$
+                     BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                )
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE TRIGGER parityrail_test_fault BEFORE INSERT ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION parityrail_test_fault()"
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+        }
+        Self { table }
+    }
+
+    pub async fn remove(self, t: &TestApp) {
+        match &t.db.url {
+            DatabaseUrl::Sqlite(path) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+                    .await
+                    .unwrap();
+                sqlx::query("DROP TRIGGER parityrail_test_fault")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            DatabaseUrl::Postgres(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP TRIGGER parityrail_test_fault ON {}",
+                    self.table
+                )))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+        }
+    }
+}

@@ -178,6 +178,12 @@ struct Pair {
 }
 
 async fn single(State(state): State<AppState>, Query(q): Query<Pair>) -> Response {
+    if state.app.is_failing(&q.customer) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this customer breaks the app",
+        );
+    }
     let sha = state.app.deploy_sha();
     let render = Render {
         deploy_sha: &sha,

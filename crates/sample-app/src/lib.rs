@@ -49,6 +49,7 @@ struct Inner {
     batches: AtomicU64,
     reconciles: Mutex<Vec<Value>>,
     last_target: Mutex<Option<String>>,
+    failing: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for SampleApp {
@@ -73,6 +74,7 @@ impl SampleApp {
                 store: RwLock::new(Store::default()),
                 deploy_sha: RwLock::new("sample0".to_string()),
                 delay: Mutex::new(Duration::ZERO),
+                failing: Mutex::default(),
                 down: AtomicBool::new(false),
                 wrong: AtomicBool::new(false),
                 list_enabled: AtomicBool::new(true),
@@ -170,6 +172,21 @@ impl SampleApp {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Single probes of `customer` answer 500 while `on` (a bug in the app
+    /// that only one customer's data triggers); others are answered.
+    pub fn set_failing(&self, customer: &str, on: bool) {
+        let mut failing = lock(&self.inner.failing);
+        if on {
+            failing.insert(customer.to_string());
+        } else {
+            failing.remove(customer);
+        }
+    }
+
+    pub(crate) fn is_failing(&self, customer: &str) -> bool {
+        lock(&self.inner.failing).contains(customer)
     }
 
     /// Delays every answer by `d` (a slow app).

@@ -40,13 +40,29 @@ pub(crate) struct Caller {
     pub livemode: bool,
     pub redacted_key: String,
     pub account_access: bool,
+    /// Path prefixes this (restricted) key may not read, with the
+    /// permission Stripe names for each.
+    pub denied: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct KeyInfo {
     livemode: bool,
     account_access: bool,
     revoked: bool,
+    denied: Vec<(String, String)>,
+}
+
+/// Responses to hold back after they are computed: the data is read at
+/// once, the answer arrives `delay` later (a slow network between a read
+/// and its use).
+#[derive(Debug, Clone)]
+pub(crate) struct Hold {
+    pub path_prefix: String,
+    /// Only requests whose raw query contains this.
+    pub query_contains: String,
+    pub delay: Duration,
+    pub left: u32,
 }
 
 /// Why a request was answered before reaching its handler.
@@ -102,11 +118,13 @@ pub(crate) struct Control {
     pub log: VecDeque<RequestRecord>,
     pub delivery_backoff: Duration,
     pub delivery_timeout: Duration,
+    pub holds: Vec<Hold>,
 }
 
 impl Default for Control {
     fn default() -> Control {
         Control {
+            holds: Vec::new(),
             keys: HashMap::new(),
             bucket: None,
             faults: VecDeque::new(),
@@ -147,8 +165,27 @@ impl Control {
             livemode: key_is_live(key),
             account_access,
             revoked: false,
+            denied: Vec::new(),
         };
         self.keys.insert(key.to_owned(), info);
+    }
+
+    pub(crate) fn deny(&mut self, key: &str, path_prefix: &str, permission: &str) {
+        if let Some(info) = self.keys.get_mut(key) {
+            info.denied
+                .push((path_prefix.to_owned(), permission.to_owned()));
+        }
+    }
+
+    /// The delay to hold a response to `path` for, if one is queued.
+    pub(crate) fn take_hold(&mut self, path: &str, query: &str) -> Option<Duration> {
+        let hold = self.holds.iter_mut().find(|h| {
+            h.left > 0 && path.starts_with(&h.path_prefix) && query.contains(&h.query_contains)
+        })?;
+        hold.left -= 1;
+        let delay = hold.delay;
+        self.holds.retain(|h| h.left > 0);
+        Some(delay)
     }
 
     pub(crate) fn revoke_key(&mut self, key: &str) {
@@ -156,6 +193,7 @@ impl Control {
             livemode: key_is_live(key),
             account_access: true,
             revoked: true,
+            denied: Vec::new(),
         });
         info.revoked = true;
     }
@@ -212,6 +250,7 @@ impl Control {
                 livemode: info.livemode,
                 redacted_key: redacted,
                 account_access: info.account_access,
+                denied: info.denied.clone(),
             }),
         }
     }

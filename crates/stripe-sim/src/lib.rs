@@ -143,6 +143,16 @@ impl StripeSim {
         self.control().add_key(key, false);
     }
 
+    /// Like [`StripeSim::add_api_key`], for a restricted key that may not
+    /// read paths starting with `path_prefix` (say `/v1/entitlements`):
+    /// those get Stripe's 403 naming `permission` (say
+    /// `rak_entitlements_active_entitlement_read`).
+    pub fn add_restricted_key_without(&self, key: &str, path_prefix: &str, permission: &str) {
+        let mut control = self.control();
+        control.add_key(key, true);
+        control.deny(key, path_prefix, permission);
+    }
+
     /// Revokes a key: it then gets 401 "Expired API Key provided".
     pub fn revoke_api_key(&self, key: &str) {
         self.control().revoke_key(key);
@@ -317,6 +327,30 @@ impl StripeSim {
     /// Delay added to every API response.
     pub fn set_latency(&self, d: Duration) {
         self.control().latency = d;
+    }
+
+    /// Held answers not yet taken (a story waits for 0: its read happened).
+    pub fn holds_pending(&self) -> u32 {
+        self.control().holds.iter().map(|h| h.left).sum()
+    }
+
+    /// The next `count` answers to paths starting with `path_prefix` whose
+    /// query contains `query_contains` are computed at once and sent
+    /// `delay` later: what a client gets back was true when the request
+    /// arrived, not when the answer lands.
+    pub fn hold_responses(
+        &self,
+        path_prefix: &str,
+        query_contains: &str,
+        delay: Duration,
+        count: u32,
+    ) {
+        self.control().holds.push(control::Hold {
+            path_prefix: path_prefix.to_owned(),
+            query_contains: query_contains.to_owned(),
+            delay,
+            left: count,
+        });
     }
 
     /// API requests served, errors included.

@@ -131,13 +131,18 @@ impl ApiError {
     }
 
     pub(crate) fn forbidden(redacted: &str, account: &str) -> ApiError {
+        ApiError::lacks_permission(redacted, account, "rak_accounts_kyc_basic_read")
+    }
+
+    /// Stripe's answer to a restricted key without `permission`.
+    pub(crate) fn lacks_permission(redacted: &str, account: &str, permission: &str) -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
             INVALID,
             format!(
                 "The provided key '{redacted}' does not have the required permissions for this \
-                 endpoint on account '{account}'. Having the 'rak_accounts_kyc_basic_read' \
-                 permission would allow this request to continue."
+                 endpoint on account '{account}'. Having the '{permission}' permission would allow \
+                 this request to continue."
             ),
         )
     }

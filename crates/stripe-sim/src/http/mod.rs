@@ -163,8 +163,25 @@ pub(crate) async fn gate(State(app): State<App>, mut req: Request, next: Next) -
     let admitted = app.sim.control().admit(api_key(req.headers()).as_deref());
     let mut response = match admitted {
         Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
+            let denied = caller
+                .denied
+                .iter()
+                .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+                .map(|(_, permission)| permission.clone());
+            if let Some(permission) = denied {
+                let account = app.sim.account_id();
+                ApiError::lacks_permission(&caller.redacted_key, &account, &permission)
+                    .into_response()
+            } else {
+                req.extensions_mut().insert(caller);
+                let response = next.run(req).await;
+                // Held after the data was read: the answer is late, not the read.
+                let hold = app.sim.control().take_hold(&path, &query);
+                if let Some(delay) = hold {
+                    tokio::time::sleep(delay).await;
+                }
+                response
+            }
         }
         Err(Rejection::Error(error)) => error.into_response(),
         Err(Rejection::Timeout) => {
