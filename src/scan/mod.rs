@@ -234,6 +234,34 @@ pub async fn run(
             })
             .await?;
     }
+    if let (ScanStatus::Partial, Ok(ended)) = (status, &outcome) {
+        // The summary of what was not checked, for the on-call engineer.
+        let mut details = json!({"scan": scan.id, "customers_unchecked": ended.unchecked,
+            "message": error.clone().unwrap_or_default()});
+        if ended.unchecked > 0 {
+            details["message"] = json!(format!(
+                "{} customers could not be checked: the app probe failed after retries{}",
+                ended.unchecked,
+                if ended.list_failed {
+                    "; the app's /list walk also stopped early"
+                } else {
+                    ""
+                }
+            ));
+        }
+        app.store
+            .open_incident(&NewIncident {
+                project_id: scan.project_id.to_string(),
+                kind: IncidentKind::ProbeFailed,
+                customer_id: String::new(),
+                event_id: None,
+                details,
+                count: None,
+                now: app.now_ms(),
+                evidence: Default::default(),
+            })
+            .await?;
+    }
     let end = ScanEnd {
         status,
         error: error.as_deref(),

@@ -38,6 +38,7 @@ struct Page {
 #[derive(Debug)]
 pub(super) struct Ended {
     pub unchecked: i64,
+    pub list_failed: bool,
     pub note: Option<String>,
 }
 
@@ -271,13 +272,20 @@ pub(super) async fn execute(
     if let Some(p) = &progress {
         p(&ctx.summary());
     }
-    let note = ctx.list_failure.lock().expect("list failure").clone();
+    let list_failure = ctx.list_failure.lock().expect("list failure").clone();
     let unchecked = ctx.unchecked();
-    let note = note.or_else(|| {
-        (unchecked > 0)
-            .then(|| format!("{unchecked} customers could not be checked: the app probe failed"))
-    });
-    Ok(Ended { unchecked, note })
+    let note = if unchecked > 0 {
+        Some(format!(
+            "{unchecked} customers could not be checked: the app probe failed after retries"
+        ))
+    } else {
+        list_failure.clone()
+    };
+    Ok(Ended {
+        unchecked,
+        list_failed: list_failure.is_some(),
+        note,
+    })
 }
 
 async fn checkpoint_scan(ctx: &Ctx, cursor: Option<String>, done: bool) -> Result<bool, ScanError> {

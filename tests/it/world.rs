@@ -156,6 +156,11 @@ impl World {
 
     /// Delivers the simulator's handled events for `customer` not yet delivered.
     pub async fn deliver(&self, customer: &str) -> Vec<String> {
+        // With a hand clock, a later delivery's run is later too (runs are
+        // listed newest first).
+        if let Some(clock) = &self.clock {
+            clock.advance(Duration::from_millis(10));
+        }
         let mut ids = Vec::new();
         for event in self.sim.events() {
             let id = event["id"].as_str().unwrap().to_string();
