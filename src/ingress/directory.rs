@@ -10,7 +10,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -50,6 +53,8 @@ pub struct ProjectDirectory {
     store: Store,
     vault: Vault,
     cache: RwLock<HashMap<ProjectId, Arc<ProjectEntry>>>,
+    /// Projects loaded from the database (a cache miss each), for `/metrics`.
+    loads: AtomicU64,
 }
 
 impl ProjectDirectory {
@@ -58,7 +63,13 @@ impl ProjectDirectory {
             store,
             vault,
             cache: RwLock::default(),
+            loads: AtomicU64::new(0),
         }
+    }
+
+    /// How many times a project was read from the database.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// The project, from cache unless stale.
@@ -95,6 +106,7 @@ impl ProjectDirectory {
     }
 
     async fn load(&self, id: &ProjectId) -> Result<Option<Arc<ProjectEntry>>, DirectoryError> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let Some(project) = self.store.project(id).await? else {
             self.invalidate(id);
             return Ok(None);

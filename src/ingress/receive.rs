@@ -134,6 +134,14 @@ impl Intake {
                     ignored: ignored_reason,
                 })
             }
+            InsertOutcome::SecretRemoved => {
+                // Removed by another process since this one cached it.
+                self.directory.invalidate(&id);
+                tracing::info!(project_id = %id, "webhook signed with a removed secret");
+                Ok(Receipt::Rejected(Rejection::BadSignature(
+                    verify::VerifyError::SignatureMismatch,
+                )))
+            }
             InsertOutcome::Duplicate {
                 unfinished,
                 received_at,

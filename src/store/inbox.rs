@@ -37,6 +37,9 @@ pub enum InsertOutcome {
     Stored,
     /// Already in the inbox: `unfinished` when its work is still pending.
     Duplicate { unfinished: bool, received_at: i64 },
+    /// The signing secret it was verified with has been removed (by another
+    /// process, since this one cached it): not stored.
+    SecretRemoved,
 }
 
 #[derive(sqlx::FromRow)]
@@ -202,7 +205,43 @@ fn first_stored(batch: &[NewEvent], stored: &HashSet<(String, String)>) -> Vec<b
 /// one. `$events` and `$work` are the backend's insert steps.
 macro_rules! insert_batch {
     ($tx:expr, $batch:expr, $events:ident, $work:ident) => {{
-        let batch: &[NewEvent] = $batch;
+        let all: &[NewEvent] = $batch;
+        // When each matched secret last matched, one statement per secret;
+        // a secret that is gone (removed elsewhere) verifies nothing.
+        let mut matched: BTreeMap<i64, i64> = BTreeMap::new();
+        for ev in all {
+            if let Some(secret) = ev.matched_secret {
+                let at = matched.entry(secret).or_default();
+                *at = (*at).max(ev.received_at);
+            }
+        }
+        let mut gone: HashSet<i64> = HashSet::new();
+        for (secret, at) in matched {
+            let found = sqlx::query(
+                "UPDATE webhook_secrets SET last_matched_at =
+                    CASE WHEN last_matched_at IS NULL OR last_matched_at < $1 THEN $1 ELSE last_matched_at END
+                 WHERE id = $2",
+            )
+            .bind(at)
+            .bind(secret)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if found == 0 {
+                gone.insert(secret);
+            }
+        }
+        let verified: Vec<NewEvent>;
+        let batch: &[NewEvent] = if gone.is_empty() {
+            all
+        } else {
+            verified = all
+                .iter()
+                .filter(|ev| !ev.matched_secret.is_some_and(|s| gone.contains(&s)))
+                .cloned()
+                .collect();
+            &verified
+        };
         let stored = $events!($tx, batch);
         let firsts = first_stored(batch, &stored);
         let work: Vec<&NewEvent> = batch
@@ -212,26 +251,14 @@ macro_rules! insert_batch {
             .map(|(ev, _)| ev)
             .collect();
         $work!($tx, work.as_slice());
-        // When each matched secret last matched: one statement per secret.
-        let mut matched: BTreeMap<i64, i64> = BTreeMap::new();
-        for ev in batch {
-            if let Some(secret) = ev.matched_secret {
-                let at = matched.entry(secret).or_default();
-                *at = (*at).max(ev.received_at);
+        let mut outcomes = Vec::with_capacity(all.len());
+        let mut firsts = firsts.into_iter();
+        for ev in all {
+            if ev.matched_secret.is_some_and(|s| gone.contains(&s)) {
+                outcomes.push(InsertOutcome::SecretRemoved);
+                continue;
             }
-        }
-        for (secret, at) in matched {
-            sqlx::query(
-                "UPDATE webhook_secrets SET last_matched_at = $1 WHERE id = $2
-                    AND (last_matched_at IS NULL OR last_matched_at < $1)",
-            )
-            .bind(at)
-            .bind(secret)
-            .execute(&mut *$tx)
-            .await?;
-        }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (ev, first) in batch.iter().zip(firsts) {
+            let first = firsts.next().expect("one per verified event");
             if first {
                 outcomes.push(InsertOutcome::Stored);
                 continue;

@@ -95,7 +95,8 @@ async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
     Ok("ready")
 }
 
-/// Prometheus text: work items by status.
+/// Prometheus text: work items by status; projects read by the webhook
+/// endpoint's directory (a flood of forged signatures must not move it).
 async fn metrics(State(app): State<App>) -> Result<String, ApiError> {
     let mut out = String::from(
         "# HELP parityrail_work_items Webhook work items by status.\n# TYPE parityrail_work_items gauge\n",
@@ -105,5 +106,10 @@ async fn metrics(State(app): State<App>) -> Result<String, ApiError> {
             "parityrail_work_items{{status=\"{status}\"}} {count}\n"
         ));
     }
+    out.push_str(&format!(
+        "# HELP parityrail_directory_loads_total Projects read from the database by the webhook endpoint.\n\
+         # TYPE parityrail_directory_loads_total counter\nparityrail_directory_loads_total {}\n",
+        app.intake.directory.loads()
+    ));
     Ok(out)
 }

@@ -40,6 +40,26 @@ impl From<ReceiveError> for ApiError {
     }
 }
 
+/// Over the limit is 413; a body that stops arriving (the read timeout) is 408.
+fn body_error(err: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "webhook bodies are limited to 1 MiB",
+            );
+        }
+        source = e.source();
+    }
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body did not arrive in time",
+    )
+}
+
 pub async fn receive_stripe_webhook(
     State(app): State<App>,
     Path(raw_id): Path<String>,
@@ -59,13 +79,7 @@ pub async fn receive_stripe_webhook(
     };
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "webhook bodies are limited to 1 MiB",
-            )
-        })?;
+        .map_err(body_error)?;
     let signature = headers
         .get("stripe-signature")
         .map(|v| v.to_str().unwrap_or("\u{fffd}"));

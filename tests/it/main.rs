@@ -14,6 +14,7 @@ mod process;
 mod resolve;
 mod scan;
 mod scan_once;
+mod security;
 mod signature_vectors;
 mod stripe_payloads;
 mod trust;
