@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::evidence::{Base, Draft};
 use crate::{
@@ -218,9 +218,4 @@ fn sync_failure(e: &StripeError) -> SyncFailure {
     } else {
         SyncFailure::Unavailable(e.to_string())
     }
-}
-
-/// The JSON of a value that always serializes.
-pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).expect("serializes")
 }

@@ -5,7 +5,6 @@
 
 use serde_json::{Value, json};
 
-use super::attempt::to_json;
 use crate::{
     access::{ExpectedAccess, ObservedAccess, SubscriptionView},
     compare::{MismatchKind, Verdict},
@@ -182,7 +181,7 @@ impl Draft {
             kinds: vec![IncidentKind::ProbeFailed],
         });
         if verdict.passed() {
-            self.step(StepName::Verdict, json!({"verdict": "passed"}));
+            self.step(StepName::Verdict, json!({"verdict": RunStatus::Passed}));
             self.s.resolve.push(Resolve {
                 customer_id: customer,
                 kinds: CUSTOMER_KINDS.to_vec(),
@@ -200,7 +199,7 @@ impl Draft {
         let kinds: Vec<IncidentKind> = verdict.kinds().into_iter().map(incident_kind).collect();
         self.step(
             StepName::Verdict,
-            json!({"verdict": "failed", "kinds": kinds, "summary": summary}),
+            json!({"verdict": RunStatus::Failed, "kinds": kinds, "summary": summary}),
         );
         // What this verdict does not show any more is resolved.
         self.s.resolve.push(Resolve {
@@ -257,6 +256,11 @@ impl Draft {
             },
         }
     }
+}
+
+/// The JSON of a value that always serializes.
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("serializes")
 }
 
 fn incident_kind(kind: MismatchKind) -> IncidentKind {

@@ -224,7 +224,7 @@ async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result
     match command {
         Command::Keygen | Command::Serve => unreachable!("handled before"),
         Command::Migrate => {
-            let backend = app.store.backend_name();
+            let backend = crate::usecase::health::backend(app);
             print(
                 json_out,
                 json!({"migrated": true, "backend": backend}),

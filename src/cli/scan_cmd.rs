@@ -37,7 +37,7 @@ pub async fn scan(json_out: bool, app: &App, project: &str) -> anyhow::Result<()
             "scan {} of this project is already running; following it",
             started.scan.id
         ));
-        follow(app, &started.scan.id, &progress).await
+        follow(app, &project, &started.scan.id, &progress).await
     };
     bar.finish_and_clear();
     let summary = outcome?;
@@ -70,13 +70,12 @@ pub async fn scan(json_out: bool, app: &App, project: &str) -> anyhow::Result<()
 /// Polls a scan another process runs until it ends.
 async fn follow(
     app: &App,
+    project: &crate::domain::Project,
     scan_id: &str,
     progress: &scan::Progress,
 ) -> Result<ScanSummary, scan::ScanError> {
     loop {
-        let scan = app
-            .store
-            .scan(scan_id)
+        let scan = crate::usecase::scans::get(app, project, scan_id)
             .await?
             .ok_or(scan::ScanError::NotScannable("scan vanished"))?;
         let summary = ScanSummary::from_scan(&scan, app.now_ms());

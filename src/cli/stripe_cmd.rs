@@ -8,7 +8,7 @@ use super::{find, print, rfc3339};
 use crate::{
     App,
     config::Secret,
-    usecase::projects::{self, ConnectRequest, SecretView},
+    usecase::connection::{self, ConnectRequest, SecretView},
 };
 
 #[derive(Subcommand, Debug)]
@@ -56,14 +56,14 @@ pub async fn run(json_out: bool, app: &App, cmd: StripeCommand) -> anyhow::Resul
         StripeCommand::Connect(args) => connect(json_out, app, args).await,
         StripeCommand::Secrets(SecretsCommand::List { project }) => {
             let project = find(app, &project).await?;
-            let secrets = projects::secrets(app, &project).await?;
+            let secrets = connection::secrets(app, &project).await?;
             print_secrets(json_out, &secrets);
             Ok(())
         }
         StripeCommand::Secrets(SecretsCommand::Add { project, secret }) => {
             let project = find(app, &project).await?;
             let secrets =
-                projects::add_secrets(app, &project, &[Secret::new(secret.trim())]).await?;
+                connection::add_secrets(app, &project, &[Secret::new(secret.trim())]).await?;
             print_secrets(json_out, &secrets);
             Ok(())
         }
@@ -73,7 +73,7 @@ pub async fn run(json_out: bool, app: &App, cmd: StripeCommand) -> anyhow::Resul
             force,
         }) => {
             let project = find(app, &project).await?;
-            projects::remove_secret(app, &project, &secret_id, force).await?;
+            connection::remove_secret(app, &project, &secret_id, force).await?;
             print(json_out, json!({"removed": secret_id}), || {
                 format!("signing secret {secret_id} removed")
             });
@@ -111,7 +111,7 @@ async fn connect(json_out: bool, app: &App, args: ConnectArgs) -> anyhow::Result
             .collect(),
         verify: !args.no_verify,
     };
-    let connected = projects::connect_stripe(app, &project, request).await?;
+    let connected = connection::connect_stripe(app, &project, request).await?;
     let webhook_url = format!(
         "{}/api/webhooks/stripe/{}",
         app.config.public_url, project.id

@@ -3,11 +3,26 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{
-    Store, StoreError, dispatch,
-    state::{UPSERT_SUBSCRIPTION_CONFLICT, past_due_since},
-};
+use super::{Store, StoreError, dispatch};
 use crate::{access::SubscriptionView, domain::Subscription};
+
+/// The forward-only conflict rule, shared by the single and the page upsert.
+pub(super) const UPSERT_SUBSCRIPTION_CONFLICT: &str = "
+    ON CONFLICT (project_id, subscription_id) DO UPDATE SET customer_id = excluded.customer_id,
+        past_due_since = CASE WHEN excluded.status = 'past_due'
+            THEN COALESCE(excluded.past_due_since, subscriptions.past_due_since) ELSE NULL END,
+        status = excluded.status, cancel_at_period_end = excluded.cancel_at_period_end,
+        current_period_end = excluded.current_period_end, items = excluded.items,
+        metadata = excluded.metadata, stripe_created = excluded.stripe_created,
+        snapshot_at = excluded.snapshot_at
+    WHERE subscriptions.snapshot_at <= excluded.snapshot_at";
+
+/// Stripe's record of when the unpaid spell began, for a `past_due` row.
+pub(super) fn past_due_since(sub: &Subscription) -> Option<i64> {
+    (sub.status == "past_due")
+        .then_some(sub.unpaid_since)
+        .flatten()
+}
 
 /// Items and metadata of each subscription as stored (JSON text).
 pub(super) fn encode(subs: &[Subscription]) -> Vec<(String, String)> {

@@ -10,7 +10,9 @@ mod incidents;
 mod projects;
 mod queue;
 mod runs;
+mod scan_app;
 mod scans;
+mod settle;
 mod state;
 mod tokens;
 mod wal;
@@ -30,8 +32,9 @@ pub use projects::{
     Integration, IntegrationWrite, NewProject, SealedSecret, SecretRemoval, WebhookSecretInfo,
 };
 pub use queue::{Claim, ClaimedItem, LaggingEvent, Replayed};
-pub use runs::{NewRun, RunOutcome, RunSettlement};
+pub use runs::NewRun;
 pub use scans::{NewScan, ScanCheckpoint, ScanEnd};
+pub use settle::{RunOutcome, RunSettlement};
 pub use state::{CustomerState, StoredSubscription, SyncCommit, SyncOutcome, WebhookCheck};
 
 use crate::config::DatabaseUrl;

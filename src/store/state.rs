@@ -4,7 +4,11 @@
 //! transaction.
 
 use super::{
-    ClaimedItem, Resolve, Store, StoreError, dispatch, incidents::resolve_in, runs::INSERT_RUN,
+    ClaimedItem, Resolve, Store, StoreError,
+    batch::{UPSERT_SUBSCRIPTION_CONFLICT, encode, past_due_since},
+    dispatch,
+    incidents::resolve_in,
+    runs::INSERT_RUN,
 };
 use crate::domain::{IncidentKind, Subscription, Trigger};
 
@@ -70,17 +74,6 @@ const UPSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (project_id, subscr
         cancel_at_period_end, current_period_end, items, metadata, stripe_created, snapshot_at, past_due_since)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-/// The forward-only conflict rule, shared by the single and the page upsert.
-pub(super) const UPSERT_SUBSCRIPTION_CONFLICT: &str = "
-    ON CONFLICT (project_id, subscription_id) DO UPDATE SET customer_id = excluded.customer_id,
-        past_due_since = CASE WHEN excluded.status = 'past_due'
-            THEN COALESCE(excluded.past_due_since, subscriptions.past_due_since) ELSE NULL END,
-        status = excluded.status, cancel_at_period_end = excluded.cancel_at_period_end,
-        current_period_end = excluded.current_period_end, items = excluded.items,
-        metadata = excluded.metadata, stripe_created = excluded.stripe_created,
-        snapshot_at = excluded.snapshot_at
-    WHERE subscriptions.snapshot_at <= excluded.snapshot_at";
-
 const UPSERT_CUSTOMER: &str = "INSERT INTO customers (project_id, customer_id, app_user_id, deleted, entitlements, snapshot_at)
     VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (project_id, customer_id) DO UPDATE SET app_user_id = excluded.app_user_id,
@@ -119,7 +112,7 @@ impl Store {
     ) -> Result<Option<SyncOutcome>, StoreError> {
         let state = c.state;
         let entitlements = serde_json::to_string(&state.entitlements).expect("strings serialize");
-        let subs = super::batch::encode(&state.subscriptions);
+        let subs = encode(&state.subscriptions);
         let finish = self.with_id_list(FINISH_ITEMS, 2);
         let ids = super::id_list(c.items);
         let replays: Vec<&str> = c
@@ -297,11 +290,4 @@ impl Store {
         })?;
         Ok(row)
     }
-}
-
-/// Stripe's record of when the unpaid spell began, for a `past_due` row.
-pub(super) fn past_due_since(sub: &Subscription) -> Option<i64> {
-    (sub.status == "past_due")
-        .then_some(sub.unpaid_since)
-        .flatten()
 }

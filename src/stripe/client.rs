@@ -7,8 +7,12 @@ use reqwest::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::model::{
-    Account, ActiveEntitlement, Customer, CustomerSnapshot, List, RawInvoice, parse_subscription,
+use super::{
+    error::{StripeError, permission_for, redact_keys},
+    model::{
+        Account, ActiveEntitlement, Customer, CustomerSnapshot, List, RawInvoice,
+        parse_subscription,
+    },
 };
 use crate::{config::Secret, domain::Subscription, ids::CustomerId};
 
@@ -16,73 +20,6 @@ use crate::{config::Secret, domain::Subscription, ids::CustomerId};
 /// the account's default version.
 pub const STRIPE_VERSION: &str = "2026-07-29.dahlia";
 const USER_AGENT: &str = concat!("ParityRail/", env!("CARGO_PKG_VERSION"));
-
-/// A failed Stripe call. Messages carry Stripe's own text, never the key,
-/// and transport errors never the URL.
-#[derive(Debug, thiserror::Error)]
-pub enum StripeError {
-    #[error("Stripe is unreachable: {0}")]
-    Transport(#[source] reqwest::Error),
-    /// A restricted key without a permission ParityRail needs.
-    #[error("the Stripe key lacks the {permission} permission: {message}")]
-    Permission {
-        permission: &'static str,
-        message: String,
-    },
-    #[error("Stripe answered {status}: {message}")]
-    Api {
-        status: u16,
-        error_type: Option<String>,
-        code: Option<String>,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("Stripe answered with an unexpected body: {0}")]
-    Decode(String),
-}
-
-impl StripeError {
-    /// Worth retrying later: network trouble, rate limits, lock timeouts, 409 and 5xx.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Transport(_) => true,
-            Self::Api { status, .. } => matches!(status, 409 | 429) || *status >= 500,
-            // A half-read or garbled body is more likely a proxy hiccup than a
-            // permanent change of Stripe's API.
-            Self::Decode(_) => true,
-            Self::Permission { .. } => false,
-        }
-    }
-
-    /// The key is the problem (SPEC §6 `stripe_auth`): rejected (revoked,
-    /// expired, wrong kind) or lacking a permission ParityRail needs.
-    pub fn is_auth(&self) -> bool {
-        matches!(
-            self,
-            Self::Api { status: 401, .. } | Self::Permission { .. }
-        )
-    }
-
-    /// The key may not call this endpoint (restricted keys).
-    pub fn is_permission(&self) -> bool {
-        matches!(self, Self::Permission { .. })
-    }
-
-    /// The permission a restricted key lacks, when that is the problem.
-    pub fn missing_permission(&self) -> Option<&'static str> {
-        match self {
-            Self::Permission { permission, .. } => Some(permission),
-            _ => None,
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Api { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-}
 
 /// Stripe API client; cheap to clone.
 #[derive(Clone, Debug)]
@@ -360,54 +297,5 @@ impl StripeClient {
             entitlements,
             read_at_ms,
         })
-    }
-}
-
-/// The restricted-key permission a read of `path` needs, as Stripe's
-/// dashboard names it.
-fn permission_for(path: &str) -> &'static str {
-    if path.starts_with("/v1/subscriptions") {
-        "Subscriptions: Read"
-    } else if path.starts_with("/v1/customers") {
-        "Customers: Read"
-    } else if path.starts_with("/v1/entitlements") {
-        "Entitlements: Read"
-    } else if path.starts_with("/v1/invoices") {
-        "Invoices: Read"
-    } else if path.starts_with("/v1/account") {
-        "Account: Read"
-    } else if path.starts_with("/v1/events") {
-        "Events: Read"
-    } else {
-        "read"
-    }
-}
-
-/// Stripe echoes part of a bad key in its messages; keep only the last four.
-fn redact_keys(message: &str) -> String {
-    message
-        .split(' ')
-        .map(|word| {
-            let bare =
-                word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '*');
-            let is_key = ["sk_", "rk_", "pk_", "whsec_"]
-                .iter()
-                .any(|p| bare.starts_with(p));
-            if is_key && bare.len() > 8 {
-                word.replace(bare, &format!("****{}", crate::config::last4(bare)))
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn keys_in_messages_are_cut_to_last4() {
-        let m = super::redact_keys("Invalid API Key provided: sk_test_abcdefgh1234.");
-        assert_eq!(m, "Invalid API Key provided: ****1234.");
     }
 }

@@ -2,7 +2,9 @@
 
 pub mod budget;
 pub mod client;
+mod error;
 pub mod event;
 pub mod model;
 
-pub use client::{StripeClient, StripeError};
+pub use client::StripeClient;
+pub use error::StripeError;

@@ -4,15 +4,19 @@
 //!
 //! | module | does |
 //! |---|---|
-//! | `projects` | create, configure, connect Stripe, signing secrets, app probe, plan map |
+//! | `projects` | create, configure, app probe, plan map |
+//! | `connection` | "Test & connect" a Stripe key, webhook signing secrets |
 //! | `checks` | start a check, read runs and their evidence |
 //! | `events` | the webhook event log, replay |
 //! | `incidents` | the inbox and its actions: acknowledge, resolve, rerun, reconcile, export |
 //! | `scans` | start (or join) a scan, read past ones |
 //! | `tokens` | API tokens: issue, list, revoke, authenticate |
+//! | `health` | readiness, the queue |
 
 pub mod checks;
+pub mod connection;
 pub mod events;
+pub mod health;
 pub mod incidents;
 pub mod projects;
 pub mod scans;

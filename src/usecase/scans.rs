@@ -41,3 +41,12 @@ pub async fn start_all(app: &App, trigger: ScanTrigger) -> Result<Vec<Started>, 
 pub async fn list(app: &App, project: &Project, limit: i64) -> Result<Vec<Scan>, StoreError> {
     app.store.list_scans(project.id.as_str(), limit).await
 }
+
+/// One scan of the project.
+pub async fn get(app: &App, project: &Project, scan_id: &str) -> Result<Option<Scan>, StoreError> {
+    Ok(app
+        .store
+        .scan(scan_id)
+        .await?
+        .filter(|s| s.project_id == project.id))
+}

@@ -19,7 +19,7 @@ use tower_http::{timeout::RequestBodyTimeoutLayer, trace::TraceLayer};
 
 pub use serve::serve;
 
-use crate::{App, store::StoreError};
+use crate::{App, store::StoreError, usecase::health};
 
 /// The one error answer of the HTTP API: a status and a stable
 /// `{"error":{"code","message"}}` body. Messages never carry secrets.
@@ -84,7 +84,7 @@ pub fn router(app: App) -> Router {
 }
 
 async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
-    app.store.ping().await.map_err(|e| {
+    health::ready(&app).await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -101,7 +101,7 @@ async fn metrics(State(app): State<App>) -> Result<String, ApiError> {
     let mut out = String::from(
         "# HELP parityrail_work_items Webhook work items by status.\n# TYPE parityrail_work_items gauge\n",
     );
-    for (status, count) in app.store.work_counts().await? {
+    for (status, count) in health::queue(&app).await? {
         out.push_str(&format!(
             "parityrail_work_items{{status=\"{status}\"}} {count}\n"
         ));

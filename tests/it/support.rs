@@ -20,7 +20,10 @@ use parityrail::{
     ids::ProjectId,
     ingress::verify::compute_signature,
     store::{NewProject, Store},
-    usecase::projects::{self, ConnectRequest},
+    usecase::{
+        connection::{self, ConnectRequest},
+        projects,
+    },
     worker::{self, Step},
 };
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -296,7 +299,7 @@ impl TestApp {
             webhook_secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
             verify: false,
         };
-        projects::connect_stripe(&self.app, &project, request)
+        connection::connect_stripe(&self.app, &project, request)
             .await
             .unwrap();
     }

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     App,
+    domain::RunStatus,
     usecase::checks,
     views::{run_json, run_with_steps_json},
 };
@@ -42,7 +43,7 @@ pub async fn start(
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(json!({"run_id": run_id, "status": "pending", "customer": customer})),
+        Json(json!({"run_id": run_id, "status": RunStatus::Pending, "customer": customer})),
     ))
 }
 

@@ -11,14 +11,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, Authorized, auth::Manage, bad_request};
-use crate::{App, config::Secret, usecase::projects};
+use crate::{App, config::Secret, usecase::connection};
 
 /// `GET /api/v1/projects/{id}/stripe/secrets`.
 pub async fn list(
     State(app): State<App>,
     caller: Authorized<Manage>,
 ) -> Result<Json<Value>, ApiError> {
-    let secrets = projects::secrets(&app, &caller.project).await?;
+    let secrets = connection::secrets(&app, &caller.project).await?;
     Ok(Json(json!(secrets)))
 }
 
@@ -36,7 +36,7 @@ pub async fn add(
         ));
     };
     let secrets =
-        projects::add_secrets(&app, &caller.project, &[Secret::new(secret.trim())]).await?;
+        connection::add_secrets(&app, &caller.project, &[Secret::new(secret.trim())]).await?;
     tracing::info!(project_id = %caller.project.id, token_id = %caller.token_id, "signing secret added over the API");
     Ok((StatusCode::CREATED, Json(json!(secrets))))
 }
@@ -54,7 +54,7 @@ pub async fn remove(
     Path((_, secret_id)): Path<(String, String)>,
     Query(query): Query<RemoveQuery>,
 ) -> Result<StatusCode, ApiError> {
-    projects::remove_secret(
+    connection::remove_secret(
         &app,
         &caller.project,
         &secret_id,
