@@ -4,15 +4,16 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use parityrail::{
-    access::{PlanRule, Selector},
-    domain::{Incident, IncidentKind, ProjectSettings, Run, Trigger},
+    domain::{Incident, IncidentKind, ProjectSettings, Trigger},
     ids::ProjectId,
 };
-use sample_app::SampleApp;
 use serde_json::Value;
-use stripe_sim::{StripeSim, SubscriptionChange};
+use stripe_sim::SubscriptionChange;
 
-use crate::support::{Backend, TEST_KEY, TestApp, TestOptions, eventually};
+use crate::{
+    support::{Backend, TEST_KEY, TestApp},
+    world::Options,
+};
 
 crate::backend_tests!(
     healthy_customer_passes_without_incident,
@@ -32,77 +33,28 @@ crate::backend_tests!(
     revoked_key_on_a_manual_check_opens_stripe_auth,
 );
 
-const PROBE_SECRET: &str = "probe_secret_for_tests_0123456789";
+/// The shared story world with a hand clock: the 120 s fulfillment window
+/// and the re-probes inside it pass in milliseconds.
+struct World(crate::world::World);
 
-struct World {
-    t: TestApp,
-    sim: StripeSim,
-    app: SampleApp,
-    _sim_handle: stripe_sim::SimHandle,
-    _app_handle: sample_app::SampleHandle,
-    project: ProjectId,
-    basic: String,
-    pro: String,
+impl std::ops::Deref for World {
+    type Target = crate::world::World;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 async fn world(backend: Backend) -> Option<World> {
-    let sim = StripeSim::new();
-    sim.add_api_key(TEST_KEY);
-    let sim_handle = sim.start().await;
-    let app = SampleApp::new(PROBE_SECRET);
-    app.set_deploy_sha("abc123");
-    let app_handle = app.start().await;
-    let opts = TestOptions {
-        stripe_api_base: sim_handle.base_url(),
-        ..TestOptions::default()
-    };
-    let t = TestApp::spawn_with(backend, opts).await?;
-    let project = t.connected_project().await;
-    t.set_probe(
-        &project,
-        &app_handle.probe_url(),
-        PROBE_SECRET,
-        Some(&app_handle.reconcile_url()),
-    )
-    .await;
-    let product = sim.create_product("App");
-    let basic = sim.create_price(&product, Some("basic"), 1000);
-    let pro = sim.create_price(&product, Some("pro"), 3000);
-    for (price, plan, rank, features, seats) in [
-        (&basic, "basic", 1, vec!["export"], 3),
-        (&pro, "pro", 2, vec!["export", "sso"], 10),
-    ] {
-        let rule = PlanRule {
-            selector: Selector::Price(price.clone()),
-            plan: plan.into(),
-            rank,
-            features: features
-                .into_iter()
-                .map(String::from)
-                .collect::<BTreeSet<_>>(),
-            limits: [("seats".to_string(), seats)].into(),
-        };
-        t.store().upsert_plan_rule(&project, &rule).await.unwrap();
-    }
-    set(
-        &t,
-        &project,
-        ProjectSettings {
-            fulfillment_deadline_secs: Some(2),
-            ..Default::default()
+    crate::world::world(
+        backend,
+        Options {
+            manual_clock: true,
+            deadline_secs: 120,
+            ..Options::default()
         },
     )
-    .await;
-    Some(World {
-        t,
-        sim,
-        app,
-        _sim_handle: sim_handle,
-        _app_handle: app_handle,
-        project,
-        basic,
-        pro,
-    })
+    .await
+    .map(World)
 }
 
 async fn set(t: &TestApp, project: &ProjectId, settings: ProjectSettings) {
@@ -113,68 +65,12 @@ async fn set(t: &TestApp, project: &ProjectId, settings: ProjectSettings) {
 }
 
 impl World {
-    /// A customer mapped to `user` subscribed to `price`: (customer, subscription).
-    fn subscribe(&self, user: &str, price: &str) -> (String, String) {
-        let customer = self
-            .sim
-            .create_customer(&format!("{user}@example.com"), &[]);
-        let sub = self.sim.create_subscription(
-            &customer,
-            &[price],
-            "active",
-            &[("parityrail_user_id", user)],
-        );
-        (customer, sub)
-    }
-
     fn grant_pro(&self, customer: &str, user: &str) {
-        self.app.grant(
-            customer,
-            user,
-            Some("pro"),
-            &["export", "sso"],
-            &[("seats", 10)],
-        );
+        self.grant(customer, user, "pro");
     }
 
-    /// Delivers the simulator's events for `customer` not yet delivered.
     async fn deliver_events(&self, customer: &str) -> Vec<String> {
-        let mut ids = Vec::new();
-        for event in self.sim.events() {
-            let is_handled = parityrail::stripe::event::is_handled(event["type"].as_str().unwrap());
-            if !is_handled || event["data"]["object"]["customer"] != customer {
-                continue;
-            }
-            let body = serde_json::to_vec(&event).unwrap();
-            assert_eq!(self.t.deliver(&self.project, &body).await.status(), 200);
-            ids.push(event["id"].as_str().unwrap().to_string());
-        }
-        ids
-    }
-
-    /// Drives workers until the customer's newest run has a verdict.
-    async fn verdict(&self, customer: &str) -> Run {
-        eventually(Duration::from_secs(20), || async {
-            self.t.drain_all().await;
-            let runs = self
-                .t
-                .store()
-                .list_runs(self.project.as_str(), Some(customer), 10)
-                .await
-                .unwrap();
-            runs.into_iter()
-                .next()
-                .filter(|r| r.status.as_str() != "pending")
-        })
-        .await
-    }
-
-    async fn incidents(&self) -> Vec<Incident> {
-        self.t
-            .store()
-            .list_incidents(self.project.as_str())
-            .await
-            .unwrap()
+        self.deliver(customer).await
     }
 
     async fn open_incidents(&self) -> Vec<Incident> {
@@ -209,7 +105,7 @@ async fn healthy_customer_passes_without_incident(backend: Backend) {
             .map(|s| s.step.as_str().to_string())
             .collect();
     assert_eq!(steps, ["stripe_snapshot", "expected", "probe", "verdict"]);
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn paid_without_access_opens_unfulfilled_with_full_evidence(backend: Backend) {
@@ -248,7 +144,7 @@ async fn paid_without_access_opens_unfulfilled_with_full_evidence(backend: Backe
         vec![run.id.clone()]
     );
     assert!(i.kind.guidance().contains("webhook handler"));
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn cancelled_customer_who_kept_access_is_unpaid_access(backend: Backend) {
@@ -267,7 +163,7 @@ async fn cancelled_customer_who_kept_access_is_unpaid_access(backend: Backend) {
         ("unpaid_access", Some("canceled"))
     );
     assert_eq!(i.deploy_sha.as_deref(), Some("abc123"));
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn downgrade_not_applied_is_unpaid_access(backend: Backend) {
@@ -291,7 +187,7 @@ async fn downgrade_not_applied_is_unpaid_access(backend: Backend) {
         "{:?}",
         run.summary
     );
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn upgrade_not_applied_is_unfulfilled(backend: Backend) {
@@ -323,7 +219,7 @@ async fn upgrade_not_applied_is_unfulfilled(backend: Backend) {
         .map(|i| i.kind.as_str().to_string())
         .collect();
     assert_eq!(kinds, ["unfulfilled".to_string()].into());
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn extra_feature_and_smaller_limit_are_both_reported(backend: Backend) {
@@ -355,7 +251,7 @@ async fn extra_feature_and_smaller_limit_are_both_reported(backend: Backend) {
         kinds,
         ["unfulfilled".to_string(), "unpaid_access".to_string()].into()
     );
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn past_due_keeps_access_inside_grace_only(backend: Backend) {
@@ -386,7 +282,7 @@ async fn past_due_keeps_access_inside_grace_only(backend: Backend) {
         (run.status.as_str(), run.kind.map(|k| k.as_str())),
         ("failed", Some("unpaid_access"))
     );
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn cancel_at_period_end_keeps_access(backend: Backend) {
@@ -404,46 +300,47 @@ async fn cancel_at_period_end_keeps_access(backend: Backend) {
     );
     w.deliver_events(&customer).await;
     assert_eq!(w.verdict(&customer).await.status.as_str(), "passed");
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn slow_app_inside_the_window_passes_without_incident(backend: Backend) {
     let Some(w) = world(backend).await else {
         return;
     };
-    set(
-        &w.t,
-        &w.project,
-        ProjectSettings {
-            fulfillment_deadline_secs: Some(6),
-            ..Default::default()
-        },
-    )
-    .await;
     let (customer, _) = w.subscribe("u_slow", &w.pro);
-    // The app's own webhook handler grants access 1.5 s later.
-    let c = customer.clone();
-    w.app.apply_after(Duration::from_millis(1500), move |app| {
-        app.grant(
-            &c,
-            "u_slow",
-            Some("pro"),
-            &["export", "sso"],
-            &[("seats", 10)],
-        )
-    });
     w.deliver_events(&customer).await;
+    // The first probe sees no access: the app's own handler is still at work.
+    w.t.drain_all().await;
+    let first = w.runs(&customer).await.remove(0);
+    assert!(
+        first.is_pending(),
+        "re-probing inside the window: {first:?}"
+    );
+    // A minute later (of the two the window allows) the handler is done.
+    w.advance(Duration::from_secs(60));
+    w.grant(&customer, "u_slow", "pro");
     let run = w.verdict(&customer).await;
     assert_eq!(run.status.as_str(), "passed");
     assert!(run.probe_attempts >= 2, "the first probe saw no access");
     assert!(w.incidents().await.is_empty());
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn app_down_opens_one_probe_failed_for_all_customers(backend: Backend) {
     let Some(w) = world(backend).await else {
         return;
     };
+    // Each failing attempt costs the probe client's own quick retries in
+    // real time: a short window keeps the story short.
+    set(
+        &w.t,
+        &w.project,
+        ProjectSettings {
+            fulfillment_deadline_secs: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
     w.app.set_down(true);
     let (a, _) = w.subscribe("u_a", &w.pro);
     let (b, _) = w.subscribe("u_b", &w.pro);
@@ -475,7 +372,7 @@ async fn app_down_opens_one_probe_failed_for_all_customers(backend: Backend) {
             .len(),
         2
     );
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn redelivered_and_burst_events_make_one_run(backend: Backend) {
@@ -502,7 +399,7 @@ async fn redelivered_and_burst_events_make_one_run(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn unmapped_customer_opens_unmapped_customer(backend: Backend) {
@@ -529,7 +426,7 @@ async fn unmapped_customer_opens_unmapped_customer(backend: Backend) {
         "unmapped_customer"
     );
     assert_eq!(w.app.request_count(), 0, "never guesses a user to probe");
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn passing_check_resolves_the_incident(backend: Backend) {
@@ -548,7 +445,7 @@ async fn passing_check_resolves_the_incident(backend: Backend) {
     let incidents = w.incidents().await;
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0].status.as_str(), "resolved");
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn out_of_order_events_judge_stripe_current_state(backend: Backend) {
@@ -594,7 +491,7 @@ async fn out_of_order_events_judge_stripe_current_state(backend: Backend) {
         "the older event never rolls the state back"
     );
     assert!(w.incidents().await.is_empty());
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
 
 async fn revoked_key_on_a_manual_check_opens_stripe_auth(backend: Backend) {
@@ -623,5 +520,5 @@ async fn revoked_key_on_a_manual_check_opens_stripe_auth(backend: Backend) {
         "the key never reaches evidence"
     );
     assert!(IncidentKind::StripeAuth.guidance().contains("Reconnect"));
-    w.t.stop().await;
+    w.0.t.stop().await;
 }
