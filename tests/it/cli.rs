@@ -329,7 +329,14 @@ async fn serve_needs_a_master_key_unless_all_projects_are_demo(backend: Backend)
     server.ready().await;
     drop(server);
     env.create("Real", "live");
-    let out = cli(&no_key, &["serve"]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = cli(
+        &[
+            ("DATABASE_URL", env.url.as_str()),
+            ("PARITYRAIL_LISTEN", listen.as_str()),
+        ],
+        &["serve"],
+    );
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("PARITYRAIL_MASTER_KEY is required"),
