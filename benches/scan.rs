@@ -188,7 +188,7 @@ async fn one(size: usize, opts: &Options) -> anyhow::Result<Figures> {
     .await?;
 
     println!("scanning…");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parityrail"));
+    let mut cmd = Command::new(binary());
     cmd.args(["scan", &project, "--json"])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     let mut child = cmd
@@ -232,6 +232,13 @@ async fn one(size: usize, opts: &Options) -> anyhow::Result<Figures> {
     })
 }
 
+/// The `parityrail` under test: this build, or `PARITYRAIL_BENCH_BIN` (to
+/// measure another build the same way).
+fn binary() -> String {
+    std::env::var("PARITYRAIL_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_parityrail").to_string())
+}
+
 /// Peak resident set of a process (`VmHWM`), in KiB.
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -240,7 +247,7 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 }
 
 async fn cli(env: &[(&str, String)], args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_parityrail"))
+    let out = Command::new(binary())
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()

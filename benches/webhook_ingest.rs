@@ -55,6 +55,10 @@ struct Options {
     /// Share of sends that re-send an event already sent (0 to <1).
     #[arg(long, default_value_t = 0.1)]
     duplicates: f64,
+    /// Also send this many forged signatures per second for the project
+    /// while the load runs (a flood must not delay real acks).
+    #[arg(long)]
+    forged_rate: Option<f64>,
     /// Load this already-running server instead of spawning one.
     #[arg(long, requires_all = ["project", "secret"])]
     target: Option<String>,
@@ -79,6 +83,8 @@ enum BackendChoice {
 struct Scenario {
     mode: Mode,
     sends: usize,
+    /// Forged signatures per second beside the load.
+    forged: Option<f64>,
     /// A standard scenario for the SQLite target only (PostgreSQL would
     /// just queue requests it cannot take that fast).
     sqlite_only: bool,
@@ -89,19 +95,22 @@ impl Options {
         let closed = |concurrency| Scenario {
             mode: Mode::Closed { concurrency },
             sends: self.events.unwrap_or(20_000),
+            forged: self.forged_rate,
             sqlite_only: false,
         };
         let open = |rate: f64, sends: Option<usize>| Scenario {
             mode: Mode::Open { rate },
             sends: sends.unwrap_or((rate * 10.0).round() as usize),
+            forged: self.forged_rate,
             sqlite_only: false,
         };
         match (self.concurrency, self.rate) {
             (_, Some(rate)) => vec![open(rate, self.events)],
             (Some(c), None) => vec![closed(c)],
             // Throughput at two concurrencies (group commit grows with the
-            // number waiting), the latency point, and the issue's
-            // throughput target as a steady rate.
+            // number waiting), the latency point, the issue's
+            // throughput target as a steady rate, and the latency point and
+            // a closed loop again under a flood of forged signatures.
             (None, None) => vec![
                 closed(64),
                 closed(256),
@@ -109,6 +118,15 @@ impl Options {
                 Scenario {
                     sqlite_only: true,
                     ..open(5000.0, None)
+                },
+                Scenario {
+                    forged: Some(1000.0),
+                    ..open(1000.0, None)
+                },
+                Scenario {
+                    forged: Some(1000.0),
+                    sqlite_only: true,
+                    ..closed(64)
                 },
             ],
         }
@@ -145,10 +163,10 @@ async fn run(opts: Options) -> anyhow::Result<bool> {
             secret: opts.secret.clone().unwrap_or_default(),
         };
         // The target's Stripe account is unknown: its workers may dead-letter these.
-        let customers: Vec<String> = (0..CUSTOMERS).map(|k| format!("cus_bench_{k}")).collect();
+        let customers: Vec<String> = (0..CUSTOMERS).map(|k| format!("cus_bench{k}")).collect();
         for scenario in &scenarios {
             let plan = Plan::build(&fixtures, scenario.sends, opts.duplicates, &customers);
-            outcomes.push(measure("external", &target, None, plan, scenario.mode).await?);
+            outcomes.push(measure("external", &target, None, plan, scenario).await?);
         }
     } else {
         let sim = StripeSim::new();
@@ -176,8 +194,7 @@ async fn run(opts: Options) -> anyhow::Result<bool> {
                 };
                 let server = Server::start(db, &sim_handle.base_url()).await?;
                 let plan = Plan::build(&fixtures, scenario.sends, opts.duplicates, &customers);
-                let outcome =
-                    measure(backend, &server.target, Some(&server), plan, scenario.mode).await;
+                let outcome = measure(backend, &server.target, Some(&server), plan, scenario).await;
                 server.stop().await?;
                 outcomes.push(outcome?);
             }
@@ -209,20 +226,37 @@ async fn measure(
     target: &Target,
     server: Option<&Server>,
     plan: Plan,
-    mode: Mode,
+    scenario: &Scenario,
 ) -> anyhow::Result<Outcome> {
+    let mode = scenario.mode;
     println!(
-        "\n== {backend}: {mode}, {} sends, {} distinct events",
+        "\n== {backend}: {mode}{}, {} sends, {} distinct events",
+        scenario
+            .forged
+            .map(|r| format!(" + {r} forged/s"))
+            .unwrap_or_default(),
         plan.sends.len(),
         plan.bodies.len()
     );
     let plan = Arc::new(plan);
     let cpu_start = cpu::snapshot(server.and_then(Server::pid));
+    let http = reqwest::Client::new();
+    let loads_before = server::directory_loads(&http, &target.base_url).await.ok();
+    let stop_forging = tokio_util::sync::CancellationToken::new();
+    let forger = scenario.forged.map(|rate| {
+        let (target, plan, stop) = (target.clone(), plan.clone(), stop_forging.clone());
+        tokio::spawn(async move { load::forge(&target, plan, rate, stop).await })
+    });
     let result = load::run(target, plan.clone(), mode).await?;
+    stop_forging.cancel();
     let last_ack = Instant::now();
     let mut outcome = Outcome::new(backend, mode, &result);
+    if let Some(forger) = forger {
+        outcome.forged = Some(forger.await??);
+        let loads_after = server::directory_loads(&http, &target.base_url).await.ok();
+        outcome.directory_loads = loads_before.zip(loads_after).map(|(a, b)| b - a);
+    }
     outcome.cpu = cpu::snapshot(server.and_then(Server::pid)).usage_since(&cpu_start);
-    let http = reqwest::Client::new();
     match wait_drained(&http, &target.base_url).await {
         Ok(counts) => {
             outcome.drain = Some(last_ack.elapsed());
@@ -338,8 +372,11 @@ fn print_targets(outcomes: &[Outcome]) {
             Mode::Open { rate: 1000.0 } => {
                 let met = o.latency_ms[2] <= 20.0 && !failed;
                 println!(
-                    "  {} p99 <= 20 ms at 1000 events/s: {:.2} ms -> {}",
+                    "  {} p99 <= 20 ms at 1000 events/s{}: {:.2} ms -> {}",
                     o.backend,
+                    o.forged
+                        .map(|f| format!(" beside {:.0} forged/s", f.rate))
+                        .unwrap_or_default(),
                     o.latency_ms[2],
                     verdict(met)
                 );

@@ -164,6 +164,76 @@ impl Sender {
     }
 }
 
+/// What the forged-signature flood did beside the load.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forged {
+    pub rate: f64,
+    pub sent: usize,
+    /// Answered 400, as a forged signature must be.
+    pub refused: usize,
+}
+
+/// Sends signed-with-the-wrong-secret copies of the plan's events at `rate`
+/// per second until `stop`, as an attacker who knows a project id would.
+pub async fn forge(
+    target: &Target,
+    plan: Arc<Plan>,
+    rate: f64,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Forged> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let url = format!(
+        "{}/api/webhooks/stripe/{}",
+        target.base_url.trim_end_matches('/'),
+        target.project
+    );
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0.. {
+        let scheduled = start + Duration::from_secs_f64(n as f64 / rate);
+        tokio::select! {
+            () = tokio::time::sleep_until(scheduled) => {}
+            () = stop.cancelled() => break,
+        }
+        let body = plan.bodies[n % plan.bodies.len()].clone();
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = parityrail::now_ms() / 1000;
+            let signature = format!(
+                "t={t},v1={}",
+                compute_signature("whsec_forged_by_someone_else", t, &body)
+            );
+            let answer = http
+                .post(&url)
+                .header("stripe-signature", signature)
+                .body(body)
+                .send()
+                .await;
+            match answer {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let _ = response.bytes().await;
+                    status
+                }
+                Err(_) => 0,
+            }
+        }));
+    }
+    let mut forged = Forged {
+        rate,
+        ..Forged::default()
+    };
+    for task in tasks {
+        forged.sent += 1;
+        forged.refused += usize::from(task.await? == 400);
+    }
+    Ok(forged)
+}
+
 pub async fn run(target: &Target, plan: Arc<Plan>, mode: Mode) -> anyhow::Result<LoadResult> {
     let pool = match mode {
         Mode::Closed { concurrency } => concurrency,

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use super::{
     cpu::Usage,
-    load::{LoadResult, Mode},
+    load::{Forged, LoadResult, Mode},
 };
 
 /// What one scenario measured.
@@ -28,6 +28,11 @@ pub struct Outcome {
     pub lost: Option<usize>,
     /// Cores busy while the load ran.
     pub cpu: Usage,
+    /// The forged-signature flood beside the load, if any.
+    pub forged: Option<Forged>,
+    /// Projects the server read from its database during the load (a flood
+    /// of forged signatures must not add one each).
+    pub directory_loads: Option<u64>,
 }
 
 impl Outcome {
@@ -59,6 +64,8 @@ impl Outcome {
             work_dead: 0,
             lost: None,
             cpu: Usage::default(),
+            forged: None,
+            directory_loads: None,
         }
     }
 
@@ -70,6 +77,16 @@ impl Outcome {
         let [p50, p95, p99, max] = self.latency_ms;
         println!("  backend      {}", self.backend);
         println!("  mode         {}", self.mode);
+        if let Some(f) = self.forged {
+            println!(
+                "  forged       {} sent at {:.0}/s, {} refused 400; project reads from the database meanwhile: {}",
+                f.sent,
+                f.rate,
+                f.refused,
+                self.directory_loads
+                    .map_or("-".to_string(), |n| n.to_string())
+            );
+        }
         println!(
             "  sent         {} ({} re-sends of an earlier event)",
             self.sends, self.duplicates
@@ -139,14 +156,17 @@ pub fn print_table(outcomes: &[Outcome]) {
     for o in outcomes {
         let [p50, p95, p99, max] = o.latency_ms;
         let failed: usize = o.failures.values().sum();
+        let scenario = match o.forged {
+            Some(f) => format!("{} + {:.0} forged/s", o.mode, f.rate),
+            None => o.mode.to_string(),
+        };
         let drain = o
             .drain
             .map_or("-".to_string(), |d| format!("{:.1}", d.as_secs_f64()));
         let lost = o.lost.map_or("-".to_string(), |l| l.to_string());
         println!(
-            "| {} | {} | {} ({}) | {} | {failed} | {:.2} | {:.0} | {p50:.2} | {p95:.2} | {p99:.2} | {max:.2} | {drain} | {lost} | {} / {} / {} |",
+            "| {} | {scenario} | {} ({}) | {} | {failed} | {:.2} | {:.0} | {p50:.2} | {p95:.2} | {p99:.2} | {max:.2} | {drain} | {lost} | {} / {} / {} |",
             o.backend,
-            o.mode,
             o.sends,
             o.duplicates,
             o.acks,

@@ -305,3 +305,20 @@ pub async fn work_counts(
     }
     Ok(counts)
 }
+
+/// `parityrail_directory_loads_total` from `/metrics`.
+pub async fn directory_loads(http: &reqwest::Client, base_url: &str) -> anyhow::Result<u64> {
+    let text = http
+        .get(format!("{base_url}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("parityrail_directory_loads_total "))
+        .context("no parityrail_directory_loads_total in /metrics")?
+        .trim()
+        .parse()
+        .context("parityrail_directory_loads_total is not a number")
+}

@@ -219,16 +219,12 @@ async fn probe_failed(ctx: &Ctx, message: &str, extra: serde_json::Value) -> Res
     }
     ctx.app
         .store
-        .open_incident(&NewIncident {
-            project_id: ctx.project.id.to_string(),
-            kind: IncidentKind::ProbeFailed,
-            customer_id: String::new(),
-            event_id: None,
+        .open_incident(&NewIncident::for_project(
+            ctx.project.id.as_str(),
+            IncidentKind::ProbeFailed,
             details,
-            count: None,
-            now: ctx.app.now_ms(),
-            evidence: Default::default(),
-        })
+            ctx.app.now_ms(),
+        ))
         .await?;
     Ok(())
 }

@@ -222,16 +222,12 @@ pub async fn run(
             details["missing_permission"] = json!(permission);
         }
         app.store
-            .open_incident(&NewIncident {
-                project_id: scan.project_id.to_string(),
-                kind: IncidentKind::StripeAuth,
-                customer_id: String::new(),
-                event_id: None,
+            .open_incident(&NewIncident::for_project(
+                scan.project_id.as_str(),
+                IncidentKind::StripeAuth,
                 details,
-                count: None,
-                now: app.now_ms(),
-                evidence: Default::default(),
-            })
+                app.now_ms(),
+            ))
             .await?;
     }
     if let (ScanStatus::Partial, Ok(ended)) = (status, &outcome) {
@@ -250,16 +246,12 @@ pub async fn run(
             ));
         }
         app.store
-            .open_incident(&NewIncident {
-                project_id: scan.project_id.to_string(),
-                kind: IncidentKind::ProbeFailed,
-                customer_id: String::new(),
-                event_id: None,
+            .open_incident(&NewIncident::for_project(
+                scan.project_id.as_str(),
+                IncidentKind::ProbeFailed,
                 details,
-                count: None,
-                now: app.now_ms(),
-                evidence: Default::default(),
-            })
+                app.now_ms(),
+            ))
             .await?;
     }
     let end = ScanEnd {

@@ -34,6 +34,23 @@ pub struct NewIncident {
     pub evidence: Evidence,
 }
 
+impl NewIncident {
+    /// An incident of the whole project (no customer, no run evidence):
+    /// the key rejected, the app down for everyone, a scan left partial.
+    pub fn for_project(project_id: &str, kind: IncidentKind, details: Value, now: i64) -> Self {
+        Self {
+            project_id: project_id.to_string(),
+            kind,
+            customer_id: String::new(),
+            event_id: None,
+            details,
+            count: None,
+            now,
+            evidence: Evidence::default(),
+        }
+    }
+}
+
 /// Standing incidents of these kinds of one customer (or `""`, the
 /// project) that a working check or read shows are gone.
 #[derive(Clone, Debug)]

@@ -198,16 +198,12 @@ async fn classify(app: &App, project: &Project, err: StripeError) -> Failure {
         }
         let opened = app
             .store
-            .open_incident(&NewIncident {
-                project_id: project.id.to_string(),
-                kind: IncidentKind::StripeAuth,
-                customer_id: String::new(),
-                event_id: None,
+            .open_incident(&NewIncident::for_project(
+                project.id.as_str(),
+                IncidentKind::StripeAuth,
                 details,
-                count: None,
-                now: app.now_ms(),
-                evidence: Default::default(),
-            })
+                app.now_ms(),
+            ))
             .await;
         if let Err(e) = opened {
             tracing::error!(error = %e, "cannot open stripe_auth incident");
