@@ -282,17 +282,21 @@ fn tail(log: &std::path::Path) -> String {
 }
 
 /// Work items by status from `GET /metrics` (Prometheus text).
-pub async fn work_counts(
-    http: &reqwest::Client,
-    base_url: &str,
-) -> anyhow::Result<HashMap<String, i64>> {
-    let text = http
+async fn metrics(http: &reqwest::Client, base_url: &str) -> anyhow::Result<String> {
+    Ok(http
         .get(format!("{base_url}/metrics"))
         .send()
         .await?
         .error_for_status()?
         .text()
-        .await?;
+        .await?)
+}
+
+pub async fn work_counts(
+    http: &reqwest::Client,
+    base_url: &str,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let text = metrics(http, base_url).await?;
     let mut counts = HashMap::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("parityrail_work_items{status=\"") else {
@@ -308,14 +312,9 @@ pub async fn work_counts(
 
 /// `parityrail_directory_loads_total` from `/metrics`.
 pub async fn directory_loads(http: &reqwest::Client, base_url: &str) -> anyhow::Result<u64> {
-    let text = http
-        .get(format!("{base_url}/metrics"))
-        .send()
+    metrics(http, base_url)
         .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("parityrail_directory_loads_total "))
         .context("no parityrail_directory_loads_total in /metrics")?
         .trim()
