@@ -51,6 +51,8 @@ pub struct AppInner {
     pub budgets: Budgets,
     /// Wakes idle workers when new work is committed.
     pub wake: Arc<Notify>,
+    /// Dashboard sign-in attempts per client address and per email.
+    pub sign_in_limits: crate::usecase::accounts::SignInLimits,
     lifecycle: Lifecycle,
 }
 
@@ -162,6 +164,7 @@ impl App {
             probe: ProbeClient::new(Duration::from_secs(10)),
             retry: Backoff::schedule(config.retry_schedule.clone()).jitter(0.75, 1.25),
             budgets: Budgets::default(),
+            sign_in_limits: Default::default(),
             lifecycle: Lifecycle {
                 stopping: CancellationToken::new(),
                 tasks: Mutex::new(Some(JoinSet::new())),

@@ -113,7 +113,7 @@ pub async fn run(json_out: bool, app: &App, cmd: IncidentsCommand) -> anyhow::Re
             incident_id,
         } => {
             let project = find(app, &project).await?;
-            let status = incidents::reconcile(app, &project, &incident_id).await?;
+            let status = incidents::reconcile(app, &project, &incident_id, "cli").await?;
             print(
                 json_out,
                 json!({"incident": incident_id, "reconciled": true, "app_status": status}),
@@ -136,7 +136,7 @@ async fn set_status(
     status: IncidentStatus,
 ) -> anyhow::Result<()> {
     let project = find(app, project).await?;
-    let view = incidents::set_status(app, &project, incident_id, status).await?;
+    let view = incidents::set_status(app, &project, incident_id, status, "cli").await?;
     print(json_out, view.json(), || {
         format!("{} {}", view.incident.id, view.incident.status)
     });
@@ -148,7 +148,7 @@ async fn set_status(
 /// prints it, and exits non-zero when the check failed.
 async fn rerun(json_out: bool, app: &App, project: &str, incident_id: &str) -> anyhow::Result<()> {
     let project = find(app, project).await?;
-    let (incident, run_id, created) = incidents::rerun(app, &project, incident_id).await?;
+    let (incident, run_id, created) = incidents::rerun(app, &project, incident_id, "cli").await?;
     let run = crate::usecase::checks::drive(app, &run_id, std::time::Duration::from_secs(60))
         .await?
         .ok_or_else(|| anyhow::anyhow!("the run vanished"))?;

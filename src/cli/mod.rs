@@ -13,10 +13,12 @@ mod scan_cmd;
 mod setup_cmd;
 mod stripe_cmd;
 mod token_cmd;
+mod user_cmd;
 
 pub use incident_cmd::IncidentsCommand;
 pub use stripe_cmd::StripeCommand;
 pub use token_cmd::TokenCommand;
+pub use user_cmd::UserCommand;
 
 use crate::{
     App, app,
@@ -66,6 +68,9 @@ pub enum Command {
     /// API tokens of a project.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// The app probe of a project.
     #[command(subcommand)]
     Probe(ProbeCommand),
@@ -258,6 +263,7 @@ async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result
         }
         Command::Incidents(cmd) => incident_cmd::run(json_out, app, cmd).await,
         Command::Token(cmd) => token_cmd::run(json_out, app, cmd).await,
+        Command::User(cmd) => user_cmd::run(json_out, app, cmd).await,
     }
 }
 
@@ -322,7 +328,7 @@ async fn events_cmd(json_out: bool, app: &App, cmd: EventsCommand) -> anyhow::Re
         }
         EventsCommand::Replay { project, event_id } => {
             let project = find(app, &project).await?;
-            let replayed = events::replay(app, &project, &event_id).await?;
+            let replayed = events::replay(app, &project, &event_id, "cli").await?;
             print(
                 json_out,
                 json!({"replayed": event_id, "run_id": replayed.run_id}),

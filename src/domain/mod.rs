@@ -8,7 +8,10 @@
 mod records;
 mod subscription;
 
-pub use records::{ApiToken, EventRecord, Incident, Project, ProjectSettings, Run, RunStep, Scan};
+pub use records::{
+    Activity, ApiToken, EventRecord, Incident, Member, Project, ProjectSettings, Run, RunStep,
+    Scan, Session, User,
+};
 pub use subscription::{Subscription, SubscriptionItem};
 
 /// Defines a string-named enum: `as_str`, `FromStr`, `Display` and serde as

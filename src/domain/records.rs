@@ -165,3 +165,45 @@ pub struct ApiToken {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
+
+/// A person who signs in to the dashboard (never the password or its hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    pub id: String,
+    /// Lower-case, as typed otherwise.
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// A user's role in one project.
+#[derive(Clone, Debug, Serialize)]
+pub struct Member {
+    pub user: User,
+    pub project_id: ProjectId,
+    pub role: Role,
+    pub since: i64,
+}
+
+/// A live dashboard session (never its token).
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The SHA-256 of the cookie's token: how the store names the session.
+    pub token_hash: String,
+    pub user: User,
+    /// The form token every unsafe request of this session must carry.
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+/// Who did what to an incident or an event, and when.
+#[derive(Clone, Debug, Serialize)]
+pub struct Activity {
+    pub subject: String,
+    /// `user:EMAIL`, `token:tok_…` or `cli`.
+    pub actor: String,
+    pub action: String,
+    pub detail: Option<String>,
+    pub at: i64,
+}

@@ -60,7 +60,7 @@ pub struct Resolve {
 }
 
 #[derive(sqlx::FromRow)]
-struct IncidentRow {
+pub(super) struct IncidentRow {
     id: String,
     kind: String,
     status: String,
@@ -101,7 +101,7 @@ impl TryFrom<IncidentRow> for Incident {
     }
 }
 
-const INCIDENT_COLUMNS: &str =
+pub(super) const INCIDENT_COLUMNS: &str =
     "id, kind, status, customer_id, event_id, details, first_seen, last_seen, count,
     app_user_id, subscription_id, subscription_status, expected, observed, deploy_sha";
 

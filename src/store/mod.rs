@@ -5,6 +5,7 @@
 
 mod batch;
 mod checks;
+mod dashboard;
 mod inbox;
 mod incidents;
 mod projects;
@@ -15,6 +16,7 @@ mod scans;
 mod settle;
 mod state;
 mod tokens;
+mod users;
 mod wal;
 
 use std::{str::FromStr, time::Duration};
@@ -26,6 +28,7 @@ use sqlx::{
 };
 
 pub use checks::ProbeConfig;
+pub use dashboard::{IncidentFilter, QueueDepth};
 pub use inbox::{InsertOutcome, NewEvent};
 pub use incidents::{Evidence, NewIncident, Resolve};
 pub use projects::{
@@ -36,6 +39,7 @@ pub use runs::NewRun;
 pub use scans::{NewScan, ScanCheckpoint, ScanEnd};
 pub use settle::{RunOutcome, RunSettlement};
 pub use state::{CustomerState, StoredSubscription, SyncCommit, SyncOutcome, WebhookCheck};
+pub use users::NewUser;
 
 use crate::config::DatabaseUrl;
 
@@ -81,6 +85,8 @@ pub enum StoreError {
     ProjectNameTaken(String),
     #[error("no project {0}")]
     UnknownProject(String),
+    #[error("a user with the email {0:?} already exists")]
+    EmailTaken(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -28,7 +28,12 @@ pub async fn list(
 
 /// Queues the event again with a fresh attempt budget; its sync makes a
 /// new `rerun` run due (when the project has an app probe to check with).
-pub async fn replay(app: &App, project: &Project, event_id: &str) -> Result<Replayed, ReplayError> {
+pub async fn replay(
+    app: &App,
+    project: &Project,
+    event_id: &str,
+    actor: &str,
+) -> Result<Replayed, ReplayError> {
     let checkable = app.store.probe_config(&project.id).await?.is_some();
     let replayed = app
         .store
@@ -36,6 +41,8 @@ pub async fn replay(app: &App, project: &Project, event_id: &str) -> Result<Repl
         .await?
         .ok_or_else(|| ReplayError::NotReplayable(event_id.chars().take(100).collect()))?;
     app.wake.notify_waiters();
+    let detail = replayed.run_id.clone();
+    super::accounts::record(app, project, event_id, actor, "replay", detail).await?;
     tracing::info!(project_id = %project.id, event_id, run_id = ?replayed.run_id, "event replayed");
     Ok(replayed)
 }

@@ -6,11 +6,12 @@ use serde_json::{Value, json};
 use crate::{
     App,
     check::{self, CheckError},
-    domain::{Incident, IncidentStatus, Project},
+    domain::{Incident, IncidentKind, IncidentStatus, Project},
     ids::CustomerId,
     probe::ProbeError,
     rfc3339,
-    store::StoreError,
+    store::{IncidentFilter, StoreError},
+    usecase::accounts,
     vault::VaultError,
     views::{incident_json, run_with_steps_json, stored_json},
 };
@@ -97,6 +98,7 @@ pub async fn set_status(
     project: &Project,
     id: &str,
     status: IncidentStatus,
+    actor: &str,
 ) -> Result<IncidentView, ActionError> {
     let incident = find(app, project, id).await?;
     if incident.is_resolved()
@@ -107,6 +109,7 @@ pub async fn set_status(
     {
         return Err(ActionError::AlreadyResolved(incident.id));
     }
+    accounts::record(app, project, id, actor, status.as_str(), None).await?;
     get(app, project, id).await
 }
 
@@ -116,6 +119,7 @@ pub async fn rerun(
     app: &App,
     project: &Project,
     id: &str,
+    actor: &str,
 ) -> Result<(Incident, String, bool), ActionError> {
     let incident = find(app, project, id).await?;
     let Some(customer) = CustomerId::parse(&incident.customer_id) else {
@@ -125,13 +129,21 @@ pub async fn rerun(
         });
     };
     let (run_id, created) = check::rerun(app, &project.id, &customer).await?;
+    if created {
+        accounts::record(app, project, id, actor, "rerun", Some(run_id.clone())).await?;
+    }
     Ok((incident, run_id, created))
 }
 
 /// Asks the app's reconcile hook to set the customer's access to what is
 /// expected: a signed POST of `{"customer","user","expected","incident","kind"}`.
 /// Returns the app's (2xx) status.
-pub async fn reconcile(app: &App, project: &Project, id: &str) -> Result<u16, ActionError> {
+pub async fn reconcile(
+    app: &App,
+    project: &Project,
+    id: &str,
+    actor: &str,
+) -> Result<u16, ActionError> {
     let incident = find(app, project, id).await?;
     if incident.is_resolved() {
         return Err(ActionError::AlreadyResolved(incident.id));
@@ -155,10 +167,14 @@ pub async fn reconcile(app: &App, project: &Project, id: &str) -> Result<u16, Ac
     };
     let body = json!({"customer": incident.customer_id, "user": user,
         "expected": stored_json(Some(expected)), "incident": incident.id, "kind": incident.kind});
-    app.probe
+    let status = app
+        .probe
         .reconcile(&url, &secret, &body)
         .await
-        .map_err(|e| ActionError::Hook(hook_failure(&e)))
+        .map_err(|e| ActionError::Hook(hook_failure(&e)))?;
+    let detail = format!("the app answered {status}");
+    accounts::record(app, project, id, actor, "reconcile", Some(detail)).await?;
+    Ok(status)
 }
 
 /// What a user may be told about a failed hook call: the transport error
@@ -190,4 +206,71 @@ pub async fn export(app: &App, project: &Project, id: &str) -> Result<Value, Act
         json!({"project": project.id, "exported_at": rfc3339(app.now_ms()),
         "incident": view.json(), "runs": runs}),
     )
+}
+
+/// One page of the incident inbox: the rows, the cursor of the next page,
+/// and the count of each tab (status) and of each open kind.
+pub struct InboxPage {
+    pub incidents: Vec<Incident>,
+    pub next: Option<String>,
+    pub by_status: Vec<(IncidentStatus, i64)>,
+    pub open_by_kind: Vec<(IncidentKind, i64)>,
+}
+
+/// A cursor as pages carry it: `{last_seen}.{id}` of the last row shown.
+fn parse_cursor(raw: &str) -> Option<(i64, String)> {
+    let (at, id) = raw.split_once('.')?;
+    let at = at.parse().ok()?;
+    (id.starts_with("inc_") && id.len() <= 64).then(|| (at, id.to_string()))
+}
+
+/// The inbox: incidents matching the filter, newest first, `limit` per page
+/// after `cursor` (an unreadable cursor starts from the top).
+pub async fn inbox(
+    app: &App,
+    project: &Project,
+    mut filter: IncidentFilter,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<InboxPage, StoreError> {
+    let limit = limit.clamp(1, 500);
+    filter.before = cursor.and_then(parse_cursor);
+    let mut incidents = app
+        .store
+        .incident_page(project.id.as_str(), &filter, limit + 1)
+        .await?;
+    let next = if incidents.len() as i64 > limit {
+        incidents.truncate(limit as usize);
+        incidents
+            .last()
+            .map(|i| format!("{}.{}", i.last_seen, i.id))
+    } else {
+        None
+    };
+    let counts = app.store.incident_counts(project.id.as_str()).await?;
+    let by_status = IncidentStatus::ALL
+        .iter()
+        .map(|s| {
+            let n = counts.iter().filter(|c| c.0 == *s).map(|c| c.2).sum();
+            (*s, n)
+        })
+        .collect();
+    let open_by_kind = IncidentKind::ALL
+        .iter()
+        .map(|k| {
+            let n = counts
+                .iter()
+                .filter(|c| c.1 == *k && c.0 != IncidentStatus::Resolved)
+                .map(|c| c.2)
+                .sum();
+            (*k, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    Ok(InboxPage {
+        incidents,
+        next,
+        by_status,
+        open_by_kind,
+    })
 }

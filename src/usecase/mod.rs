@@ -1,4 +1,4 @@
-//! The use cases every face calls: the CLI, the JSON API and (next) the
+//! The use cases every face calls: the CLI, the JSON API and the
 //! dashboard parse their input, call one of these, and render what comes
 //! back. Rules, validation and typed errors live here, once.
 //!
@@ -12,12 +12,16 @@
 //! | `scans` | start (or join) a scan, read past ones |
 //! | `tokens` | API tokens: issue, list, revoke, authenticate |
 //! | `health` | readiness, the queue |
+//! | `overview` | a project at a glance |
+//! | `accounts` | dashboard users, sign-in, sessions, members, the activity log |
 
+pub mod accounts;
 pub mod checks;
 pub mod connection;
 pub mod events;
 pub mod health;
 pub mod incidents;
+pub mod overview;
 pub mod projects;
 pub mod scans;
 pub mod tokens;

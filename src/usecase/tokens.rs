@@ -20,6 +20,8 @@ pub enum Action {
     Check,
     /// Acknowledge, resolve, reconcile, replay: change state or touch the app.
     Manage,
+    /// Integrations, secrets, the probe, the plan map, members and tokens.
+    Configure,
 }
 
 impl Action {
@@ -29,6 +31,7 @@ impl Action {
             Self::Read => "read this project",
             Self::Check => "start checks",
             Self::Manage => "acknowledge, resolve, reconcile or replay",
+            Self::Configure => "change integrations, secrets, members or tokens",
         }
     }
 }
@@ -148,12 +151,18 @@ mod tests {
 
     #[test]
     fn viewers_read_and_check_admins_do_everything() {
-        for action in [Action::Read, Action::Check, Action::Manage] {
+        for action in [
+            Action::Read,
+            Action::Check,
+            Action::Manage,
+            Action::Configure,
+        ] {
             assert!(Role::Admin.may(action));
         }
         assert!(Role::Viewer.may(Action::Read));
         assert!(Role::Viewer.may(Action::Check));
         assert!(!Role::Viewer.may(Action::Manage));
+        assert!(!Role::Viewer.may(Action::Configure));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(e) => {
@@ -43,11 +43,14 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|req: Request<Incoming>| req.map(Body::new)),
-        );
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: Request<Incoming>| {
+                // The client's address, for per-address limits (sign-in).
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req.map(Body::new)
+            },
+        ));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {

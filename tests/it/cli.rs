@@ -16,6 +16,7 @@ crate::backend_tests!(
     stripe_connect_checks_the_key_and_stores_nothing_on_error,
     wrong_master_key_is_refused_and_changes_nothing,
     serve_needs_a_master_key_unless_all_projects_are_demo,
+    user_create_makes_a_member_who_can_sign_in_and_refuses_bad_input,
 );
 
 struct Env {
@@ -42,6 +43,26 @@ impl Env {
     }
     fn run(&self, args: &[&str]) -> std::process::Output {
         cli(&self.vars(), args)
+    }
+    /// The command with `input` on its standard input.
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new(crate::process::BIN)
+            .args(args)
+            .env_clear()
+            .envs(self.vars())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
     }
     fn create(&self, name: &str, mode: &str) -> String {
         let out = self.run(&[
@@ -373,4 +394,128 @@ fn keygen_prints_a_usable_key() {
     let key = stdout(&out);
     assert!(MasterKey::from_hex(key.trim()).is_ok());
     assert_eq!(key.trim().len(), 64);
+}
+
+async fn user_create_makes_a_member_who_can_sign_in_and_refuses_bad_input(backend: Backend) {
+    let Some(env) = Env::new(backend).await else {
+        return;
+    };
+    let project = env.create("Acme", "test");
+    let create = |email: &str, role: &str| {
+        vec![
+            "user".to_string(),
+            "create".into(),
+            email.into(),
+            "--role".into(),
+            role.into(),
+            "--project".into(),
+            project.clone(),
+        ]
+    };
+    let args = |v: &[String], extra: &[&str]| {
+        v.iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let run_in = |v: Vec<String>, input: &str| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        env.run_with_stdin(&refs, input)
+    };
+    // Bad input: a clear error, a non-zero exit, no user.
+    let short = run_in(
+        args(&create("ada@example.com", "admin"), &["--password-stdin"]),
+        "too short\n",
+    );
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("at least 12 characters"),
+        "{}",
+        stderr(&short)
+    );
+    let bad = run_in(
+        args(&create("ada-at-example", "admin"), &["--password-stdin"]),
+        "long enough password\n",
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("is not an email address"),
+        "{}",
+        stderr(&bad)
+    );
+    let no_project = env.run(&[
+        "user",
+        "create",
+        "ada@example.com",
+        "--role",
+        "admin",
+        "--project",
+        "nope",
+    ]);
+    assert!(!no_project.status.success());
+    assert!(
+        stderr(&no_project).contains("no project"),
+        "{}",
+        stderr(&no_project)
+    );
+    let role = env.run(&[
+        "user",
+        "create",
+        "ada@example.com",
+        "--role",
+        "owner",
+        "--project",
+        &project,
+    ]);
+    assert!(!role.status.success());
+    assert_eq!(env.store().await.user_count().await.unwrap(), 0);
+
+    // The password from stdin; never echoed.
+    let ok = run_in(
+        args(
+            &create("Ada@Example.com", "admin"),
+            &["--password-stdin", "--json"],
+        ),
+        "long enough password\n",
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let made: Value = serde_json::from_str(&stdout(&ok)).unwrap();
+    assert_eq!(made["email"], "ada@example.com");
+    assert_eq!(made["role"], "admin");
+    assert!(made.get("password").is_none());
+    assert!(!stdout(&ok).contains("long enough password"));
+    // Without --password-stdin: a random password, printed once.
+    let generated = env.run(
+        &args(&create("vera@example.com", "viewer"), &["--json"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let made: Value = serde_json::from_str(&stdout(&generated)).unwrap();
+    let password = made["password"].as_str().unwrap();
+    assert!(password.len() >= 20, "{password}");
+    let taken = run_in(
+        args(&create("ada@example.com", "viewer"), &["--password-stdin"]),
+        "another long password\n",
+    );
+    assert!(!taken.status.success());
+    assert!(
+        stderr(&taken).contains("already exists"),
+        "{}",
+        stderr(&taken)
+    );
+
+    let store = env.store().await;
+    assert_eq!(store.user_count().await.unwrap(), 2);
+    let (user, hash) = store
+        .user_by_email("vera@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(password));
+    let roles = store.memberships_of(&user.id).await.unwrap();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0].role.as_str(), "viewer");
 }

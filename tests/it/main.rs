@@ -8,6 +8,7 @@ mod checks;
 mod cli;
 mod cli_checks;
 mod crash;
+mod dashboard;
 mod edges;
 mod ingress;
 mod process;

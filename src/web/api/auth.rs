@@ -48,6 +48,13 @@ pub struct Authorized<N> {
     _needs: PhantomData<N>,
 }
 
+impl<N> Authorized<N> {
+    /// How the activity log names this caller.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.token_id)
+    }
+}
+
 pub(super) fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,

@@ -45,7 +45,7 @@ pub async fn replay(
     caller: Authorized<Manage>,
     Path((_, event_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let replayed = events::replay(&app, &caller.project, &event_id)
+    let replayed = events::replay(&app, &caller.project, &event_id, &caller.actor())
         .await
         .map_err(|e| match e {
             ReplayError::NotReplayable(_) => not_found(e.to_string()),

@@ -41,7 +41,7 @@ async fn set_status(
     id: &str,
     status: IncidentStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let view = incidents::set_status(app, &caller.project, id, status).await?;
+    let view = incidents::set_status(app, &caller.project, id, status, &caller.actor()).await?;
     tracing::info!(project_id = %caller.project.id, incident_id = id, %status, token_id = %caller.token_id,
         "incident status set over the API");
     Ok(Json(view.json()))
@@ -73,7 +73,7 @@ pub async fn rerun(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let project = &caller.project;
-    let (incident, run_id, created) = incidents::rerun(&app, project, &id).await?;
+    let (incident, run_id, created) = incidents::rerun(&app, project, &id, &caller.actor()).await?;
     tracing::info!(project_id = %project.id, incident_id = id, run_id, created, "rerun over the API");
     let location = format!("/api/v1/projects/{}/runs/{run_id}", project.id);
     Ok((
@@ -93,7 +93,7 @@ pub async fn reconcile(
     caller: Authorized<Manage>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let status = incidents::reconcile(&app, &caller.project, &id).await?;
+    let status = incidents::reconcile(&app, &caller.project, &id, &caller.actor()).await?;
     tracing::info!(project_id = %caller.project.id, incident_id = id, app_status = status,
         token_id = %caller.token_id, "reconcile hook called over the API");
     Ok((
