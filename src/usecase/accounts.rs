@@ -227,12 +227,13 @@ pub async fn needs_setup(app: &App) -> Result<bool, StoreError> {
     Ok(app.store.user_count().await? == 0)
 }
 
-/// The first run: creates the first user, admin of every project.
+/// The first run: creates the first user, admin of every project, and
+/// signs them in.
 pub async fn setup_first_admin(
     app: &App,
     email: &str,
     password: &str,
-) -> Result<User, AccountError> {
+) -> Result<NewSession, AccountError> {
     let email = parse_email(email)?;
     check_password(password)?;
     if !needs_setup(app).await? {
@@ -244,10 +245,12 @@ pub async fn setup_first_admin(
         password_hash: &hash,
         now: app.now_ms(),
     };
-    app.store
+    let user = app
+        .store
         .insert_first_admin(&new)
         .await?
-        .ok_or(AccountError::SetupDone)
+        .ok_or(AccountError::SetupDone)?;
+    Ok(start_session(app, user).await?)
 }
 
 /// A new session: `token` goes into the cookie and is never stored.

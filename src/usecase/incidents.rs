@@ -209,12 +209,11 @@ pub async fn export(app: &App, project: &Project, id: &str) -> Result<Value, Act
 }
 
 /// One page of the incident inbox: the rows, the cursor of the next page,
-/// and the count of each tab (status) and of each open kind.
+/// and the count of each tab (status).
 pub struct InboxPage {
     pub incidents: Vec<Incident>,
     pub next: Option<String>,
     pub by_status: Vec<(IncidentStatus, i64)>,
-    pub open_by_kind: Vec<(IncidentKind, i64)>,
 }
 
 /// A cursor as pages carry it: `{last_seen}.{id}` of the last row shown.
@@ -255,7 +254,19 @@ pub async fn inbox(
             (*s, n)
         })
         .collect();
-    let open_by_kind = IncidentKind::ALL
+    Ok(InboxPage {
+        incidents,
+        next,
+        by_status,
+    })
+}
+
+/// Unresolved incidents per kind, from [`Store::incident_counts`]'s rows;
+/// kinds with none are left out.
+///
+/// [`Store::incident_counts`]: crate::store::Store::incident_counts
+pub fn open_by_kind(counts: &[(IncidentStatus, IncidentKind, i64)]) -> Vec<(IncidentKind, i64)> {
+    IncidentKind::ALL
         .iter()
         .map(|k| {
             let n = counts
@@ -266,11 +277,5 @@ pub async fn inbox(
             (*k, n)
         })
         .filter(|(_, n)| *n > 0)
-        .collect();
-    Ok(InboxPage {
-        incidents,
-        next,
-        by_status,
-        open_by_kind,
-    })
+        .collect()
 }

@@ -4,10 +4,11 @@
 
 use crate::{
     App,
-    domain::{EventRecord, IncidentKind, IncidentStatus, Project, Scan},
+    domain::{EventRecord, IncidentKind, Project, Scan},
     store::QueueDepth,
     usecase::{
         connection::{self, Connection},
+        incidents,
         projects::SetupError,
     },
 };
@@ -39,18 +40,7 @@ pub async fn glance(app: &App, project: &Project) -> Result<Glance, SetupError> 
         .into_iter()
         .next();
     let counts = store.incident_counts(project.id.as_str()).await?;
-    let open_by_kind: Vec<(IncidentKind, i64)> = IncidentKind::ALL
-        .iter()
-        .map(|k| {
-            let n = counts
-                .iter()
-                .filter(|c| c.1 == *k && c.0 != IncidentStatus::Resolved)
-                .map(|c| c.2)
-                .sum();
-            (*k, n)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let open_by_kind = incidents::open_by_kind(&counts);
     Ok(Glance {
         open_total: open_by_kind.iter().map(|(_, n)| n).sum(),
         open_by_kind,

@@ -162,18 +162,11 @@ pub struct SetupForm {
 /// `POST /setup`: creates the first admin (of every project) and signs in.
 pub async fn setup(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, PageError> {
     match accounts::setup_first_admin(&app, &form.email, &form.password).await {
-        Ok(user) => {
-            tracing::info!(user_id = %user.id, "first admin created");
-            let new = accounts::sign_in(&app, peer.ip(), &user.email, &form.password)
-                .await
-                .map_err(|e| match e {
-                    SignInError::Store(e) => PageError::from(e),
-                    other => PageError::Forbidden(other.to_string()),
-                })?;
+        Ok(new) => {
+            tracing::info!(user_id = %new.session.user.id, "first admin created");
             let cookie = session_cookie(&app, Some(new.token.expose()));
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }
