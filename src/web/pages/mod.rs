@@ -9,6 +9,7 @@
 
 mod auth;
 mod incidents;
+mod onboarding;
 mod projects;
 mod view;
 
@@ -47,6 +48,18 @@ pub fn router(app: &App) -> Router<App> {
         .route("/logout/everywhere", post(auth::logout_everywhere))
         .route("/setup", get(auth::setup_page).post(auth::setup))
         .route("/projects/{id}", get(projects::overview))
+        .route(
+            "/projects/{id}/onboarding/stripe",
+            get(onboarding::stripe).post(onboarding::connect),
+        )
+        .route(
+            "/projects/{id}/onboarding/stripe/secrets",
+            post(onboarding::add_secret),
+        )
+        .route(
+            "/projects/{id}/onboarding/stripe/secrets/{secret_id}/remove",
+            post(onboarding::remove_secret),
+        )
         .route("/projects/{id}/incidents", get(incidents::inbox))
         .route("/projects/{id}/incidents/bulk", post(incidents::bulk))
         .route(
