@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::evidence::{Base, Draft};
+use super::evidence::{Base, Draft, ProbeCall};
 use crate::{
     App,
     access::{AccessPolicy, expected_access},
@@ -91,12 +91,19 @@ pub(super) async fn attempt(
     };
     let attempt_no = run.probe_attempts + 1;
     let next = next_attempt(run, now);
-    match app.probe.probe(&target, customer.as_str(), &user).await {
+    let started = std::time::Instant::now();
+    let answer = app
+        .probe
+        .probe_answer(&target, customer.as_str(), &user)
+        .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match answer {
         Err(err) => {
             let message = err.to_string();
             draft.step(
                 StepName::Probe,
-                json!({"attempt": attempt_no, "error": message}),
+                json!({"attempt": attempt_no, "http_status": err.http_status(),
+                    "latency_ms": latency_ms, "error": message}),
             );
             if let Some(next_at) = next {
                 return Ok(draft.reschedule(next_at, &message));
@@ -112,9 +119,14 @@ pub(super) async fn attempt(
             let alone = last_ok.is_some_and(|ok| ok >= run.created_at);
             Ok(draft.probe_failed(&message, alone))
         }
-        Ok(observed) => {
+        Ok((observed, http_status)) => {
             let verdict = compare(&expected, &observed, &map);
-            Ok(draft.judged(&observed, &verdict, attempt_no, next))
+            let call = ProbeCall {
+                attempt: attempt_no,
+                http_status,
+                latency_ms,
+            };
+            Ok(draft.judged(&observed, &verdict, call, next))
         }
     }
 }

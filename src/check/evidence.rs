@@ -12,6 +12,13 @@ use crate::{
     store::{Evidence, NewIncident, Resolve, RunOutcome, RunSettlement},
 };
 
+/// One answered probe call, as its evidence step records it.
+pub(super) struct ProbeCall {
+    pub attempt: i64,
+    pub http_status: u16,
+    pub latency_ms: u64,
+}
+
 /// The state an attempt judged: the subscriptions and expected access.
 pub(super) struct Base {
     /// The subscription that matters: a granting one if any, else the newest known.
@@ -161,9 +168,10 @@ impl Draft {
         mut self,
         observed: &ObservedAccess,
         verdict: &Verdict,
-        attempt_no: i64,
+        call: ProbeCall,
         next: Option<i64>,
     ) -> RunSettlement {
+        let attempt_no = call.attempt;
         let observed_json = to_json(observed);
         let sha = observed.deploy_sha.clone();
         self.s.probe_answered = true;
@@ -171,7 +179,8 @@ impl Draft {
         self.s.deploy_sha = sha.clone();
         self.step(
             StepName::Probe,
-            json!({"attempt": attempt_no, "observed": observed_json, "deploy_sha": sha,
+            json!({"attempt": attempt_no, "http_status": call.http_status,
+                "latency_ms": call.latency_ms, "observed": observed_json, "deploy_sha": sha,
                 "differences": verdict.differences}),
         );
         // The app answered: neither this customer's nor the project's probe is failing.

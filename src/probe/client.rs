@@ -80,11 +80,22 @@ impl ProbeClient {
         customer: &str,
         user: &str,
     ) -> Result<ObservedAccess, ProbeError> {
+        Ok(self.probe_answer(target, customer, user).await?.0)
+    }
+
+    /// [`probe`](Self::probe), with the HTTP status the app answered (200
+    /// or 404) for the evidence.
+    pub async fn probe_answer(
+        &self,
+        target: &ProbeTarget,
+        customer: &str,
+        user: &str,
+    ) -> Result<(ObservedAccess, u16), ProbeError> {
         let url = endpoint(&target.url, None, &[("customer", customer), ("user", user)])?;
         let reply = self.call(Method::GET, &url, &target.secret, None).await?;
         match reply.status {
-            StatusCode::OK => Ok(answer::parse_single(&reply.body, customer)?.observed),
-            StatusCode::NOT_FOUND => Ok(ObservedAccess::default()),
+            StatusCode::OK => Ok((answer::parse_single(&reply.body, customer)?.observed, 200)),
+            StatusCode::NOT_FOUND => Ok((ObservedAccess::default(), 404)),
             status => Err(ProbeError::status(status)),
         }
     }

@@ -89,6 +89,14 @@ impl ProbeError {
         }
     }
 
+    /// The HTTP status the app answered with, when it answered at all.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// Worth trying again later: network trouble, timeouts, 408, 429 and
     /// 5xx. A wrong secret (401/403), a malformed answer or a bad URL needs
     /// someone to change something first.

@@ -43,7 +43,7 @@ pub enum InsertOutcome {
 }
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
+pub(super) struct EventRow {
     event_id: String,
     event_type: String,
     status: String,
@@ -81,7 +81,7 @@ const DUPLICATE_STATE: &str = "SELECT e.received_at, w.status FROM events e
     LEFT JOIN work_items w ON w.project_id = e.project_id AND w.event_id = e.event_id
     WHERE e.project_id = $1 AND e.event_id = $2";
 
-const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
+pub(super) const STATUS_SQL: &str = "CASE WHEN e.ignored_reason IS NOT NULL THEN 'ignored'
     WHEN w.status = 'done' THEN 'processed' WHEN w.status = 'dead' THEN 'dead'
     WHEN w.status = 'leased' THEN 'processing' WHEN w.attempts > 0 THEN 'failed'
     ELSE 'received' END";

@@ -8,6 +8,7 @@ mod checks;
 mod dashboard;
 mod inbox;
 mod incidents;
+mod logs;
 mod projects;
 mod queue;
 mod runs;
@@ -31,6 +32,7 @@ pub use checks::ProbeConfig;
 pub use dashboard::{IncidentFilter, QueueDepth};
 pub use inbox::{InsertOutcome, NewEvent};
 pub use incidents::{Evidence, NewIncident, Resolve};
+pub use logs::{EventFilter, RunFilter};
 pub use projects::{
     Integration, IntegrationWrite, NewProject, SealedSecret, SecretRemoval, WebhookSecretInfo,
 };

@@ -21,7 +21,7 @@ pub struct NewRun<'a> {
 }
 
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(super) struct RunRow {
     id: String,
     project_id: String,
     customer_id: String,
@@ -79,7 +79,7 @@ struct StepRow {
     detail: String,
 }
 
-const RUN_COLUMNS: &str =
+pub(super) const RUN_COLUMNS: &str =
     "id, project_id, customer_id, trigger_kind, external_id, event_id, status, kind, app_user_id,
     expected, observed, deploy_sha, summary, probe_attempts, deadline, created_at, finished_at,
     generation, judged_generation, needs_sync";

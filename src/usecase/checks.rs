@@ -7,8 +7,10 @@ use crate::{
     check::{self, CheckError},
     domain::{Project, Run, RunStep, Trigger},
     ids::CustomerId,
-    store::StoreError,
+    store::{RunFilter, StoreError},
 };
+
+use super::Page;
 
 /// Why a check request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,26 @@ pub async fn runs(
     app.store
         .list_runs(project.id.as_str(), customer, limit)
         .await
+}
+
+/// The run history a page at a time, newest first, after `cursor` (an
+/// unreadable cursor starts from the top).
+pub async fn history(
+    app: &App,
+    project: &Project,
+    mut filter: RunFilter,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Run>, StoreError> {
+    let limit = limit.clamp(1, 500);
+    filter.before = cursor.and_then(|c| super::parse_cursor(c, "run_"));
+    let rows = app
+        .store
+        .run_page(project.id.as_str(), &filter, limit + 1)
+        .await?;
+    Ok(super::page_of(rows, limit, |r| {
+        (r.created_at, r.id.as_str())
+    }))
 }
 
 /// A run of the project with every step of its evidence; `None` when the

@@ -216,13 +216,6 @@ pub struct InboxPage {
     pub by_status: Vec<(IncidentStatus, i64)>,
 }
 
-/// A cursor as pages carry it: `{last_seen}.{id}` of the last row shown.
-fn parse_cursor(raw: &str) -> Option<(i64, String)> {
-    let (at, id) = raw.split_once('.')?;
-    let at = at.parse().ok()?;
-    (id.starts_with("inc_") && id.len() <= 64).then(|| (at, id.to_string()))
-}
-
 /// The inbox: incidents matching the filter, newest first, `limit` per page
 /// after `cursor` (an unreadable cursor starts from the top).
 pub async fn inbox(
@@ -233,19 +226,15 @@ pub async fn inbox(
     limit: i64,
 ) -> Result<InboxPage, StoreError> {
     let limit = limit.clamp(1, 500);
-    filter.before = cursor.and_then(parse_cursor);
-    let mut incidents = app
+    filter.before = cursor.and_then(|c| super::parse_cursor(c, "inc_"));
+    let rows = app
         .store
         .incident_page(project.id.as_str(), &filter, limit + 1)
         .await?;
-    let next = if incidents.len() as i64 > limit {
-        incidents.truncate(limit as usize);
-        incidents
-            .last()
-            .map(|i| format!("{}.{}", i.last_seen, i.id))
-    } else {
-        None
-    };
+    let super::Page {
+        items: incidents,
+        next,
+    } = super::page_of(rows, limit, |i| (i.last_seen, i.id.as_str()));
     let counts = app.store.incident_counts(project.id.as_str()).await?;
     let by_status = IncidentStatus::ALL
         .iter()

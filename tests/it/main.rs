@@ -11,6 +11,7 @@ mod crash;
 mod dashboard;
 mod edges;
 mod ingress;
+mod logs;
 mod onboarding;
 mod process;
 mod resolve;

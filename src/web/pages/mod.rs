@@ -8,9 +8,11 @@
 //! before any handler runs, so it changes nothing.
 
 mod auth;
+mod events;
 mod incidents;
 mod onboarding;
 mod projects;
+mod runs;
 mod view;
 
 use axum::{
@@ -69,6 +71,14 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             "/projects/{id}/incidents/{incident_id}/{action}",
             post(incidents::act),
+        )
+        .route("/projects/{id}/runs", get(runs::history).post(runs::start))
+        .route("/projects/{id}/runs/{run_id}", get(runs::detail))
+        .route("/projects/{id}/events", get(events::log))
+        .route("/projects/{id}/events/{event_id}", get(events::detail))
+        .route(
+            "/projects/{id}/events/{event_id}/replay",
+            post(events::replay),
         )
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(SetResponseHeaderLayer::overriding(
