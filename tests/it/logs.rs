@@ -21,6 +21,7 @@ crate::backend_tests!(
     check_a_customer_starts_a_run_and_a_bad_id_comes_back_beside_the_field,
     the_event_log_filters_by_status_and_type_and_shows_the_payload_escaped,
     replay_needs_an_admin_and_a_confirmation_and_links_to_the_new_run,
+    scans_show_the_running_one_with_progress_and_past_summaries,
 );
 
 async fn signed_in(w: &World, email: &str, role: Role) -> Dash {
@@ -365,4 +366,57 @@ async fn replay_needs_an_admin_and_a_confirmation_and_links_to_the_new_run(backe
     let verdict = w.verdict(&bad).await;
     assert_eq!(verdict.id, run_id);
     assert_eq!(verdict.status.as_str(), "failed");
+}
+
+async fn scans_show_the_running_one_with_progress_and_past_summaries(backend: Backend) {
+    let Some(w) = world(backend, manual()).await else {
+        return;
+    };
+    let (bad, _) = w.subscribe("u_bad", &w.pro);
+    let good = healthy(&w, "u_good").await;
+    let summary = w.scan().await.unwrap();
+    assert_eq!(summary.customers_checked, 2, "{bad} and {good}");
+    let mut d = signed_in(&w, "vera@example.com", Role::Viewer).await;
+    let scans = format!("/projects/{}/scans", w.project);
+    let page = d.get(&scans).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(&format!("<code>{}</code>", summary.scan_id))
+    );
+    assert!(page.body.contains("st-completed"));
+    assert!(page.body.contains("unfulfilled 1"), "{}", page.body);
+    assert!(page.body.contains("No scan is running"));
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+
+    // A running scan (another instance's): its progress, refreshed.
+    let now = w.t.app.now_ms();
+    let (running, _) =
+        w.t.store()
+            .create_scan(&parityrail::store::NewScan {
+                project_id: w.project.as_str(),
+                trigger: parityrail::domain::ScanTrigger::Cron,
+                scheduled_for: None,
+                owner: "another-instance",
+                now,
+                lease_until: now + 3_600_000,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    let page = d.get(&scans).await;
+    assert!(page.body.contains("id=\"running-scan\""));
+    assert!(page.body.contains(&format!("<code>{}</code>", running.id)));
+    assert!(page.body.contains("reading Stripe"));
+    assert!(page.body.contains("http-equiv=\"refresh\""));
+    // Scan now joins it; no second scan starts.
+    let joined = d.post(&scans, &[]).await;
+    assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.body);
+    assert!(joined.location().ends_with("done=joined"));
+    let all =
+        w.t.store()
+            .list_scans(w.project.as_str(), 10)
+            .await
+            .unwrap();
+    assert_eq!(all.len(), 2);
 }

@@ -12,6 +12,7 @@ mod dashboard;
 mod edges;
 mod ingress;
 mod logs;
+mod members;
 mod onboarding;
 mod process;
 mod resolve;

@@ -10,9 +10,11 @@
 mod auth;
 mod events;
 mod incidents;
+mod members;
 mod onboarding;
 mod projects;
 mod runs;
+mod scans;
 mod view;
 
 use axum::{
@@ -79,6 +81,20 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             "/projects/{id}/events/{event_id}/replay",
             post(events::replay),
+        )
+        .route("/projects/{id}/scans", get(scans::list).post(scans::start))
+        .route(
+            "/projects/{id}/members",
+            get(members::page).post(members::invite),
+        )
+        .route(
+            "/projects/{id}/members/{user_id}/role",
+            post(members::change_role),
+        )
+        .route("/projects/{id}/tokens", post(members::create_token))
+        .route(
+            "/projects/{id}/tokens/{token_id}/revoke",
+            post(members::revoke_token),
         )
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(SetResponseHeaderLayer::overriding(
