@@ -129,6 +129,27 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the rule for its selector: `false` when there was none.
+    pub async fn remove_plan_rule(
+        &self,
+        id: &ProjectId,
+        selector: &Selector,
+    ) -> Result<bool, StoreError> {
+        let (kind, value) = selector_parts(selector);
+        let removed = dispatch!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM plan_rules WHERE project_id = $1 AND selector_kind = $2 AND selector_value = $3",
+            )
+            .bind(id.as_str())
+            .bind(kind)
+            .bind(value)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(removed > 0)
+    }
+
     pub async fn plan_map(
         &self,
         id: &ProjectId,

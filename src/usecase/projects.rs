@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     App,
-    access::{PlanMap, PlanRule, Selector},
+    access::{ObservedAccess, PlanMap, PlanRule, Selector},
     config::{Secret, last4},
     domain::{KeyMode, Project, ProjectMode, ProjectSettings},
+    probe::ProbeTarget,
     store::{NewProject, ProbeConfig, StoreError},
     stripe::StripeError,
     vault::{Purpose, VaultError},
@@ -192,6 +193,16 @@ pub async fn set_probe(
     secret: &Secret,
     reconcile_url: Option<&str>,
 ) -> Result<ProbeView, SetupError> {
+    let target = probe_target(url, secret, reconcile_url)?;
+    save_probe(app, project, &target).await
+}
+
+/// A probe as a user typed it, validated.
+fn probe_target(
+    url: &str,
+    secret: &Secret,
+    reconcile_url: Option<&str>,
+) -> Result<ProbeTarget, SetupError> {
     let url = parse_url(url, "url")?;
     let reconcile_url = reconcile_url
         .map(|u| parse_url(u, "reconcile_url"))
@@ -203,20 +214,133 @@ pub async fn set_probe(
             "must be at least 16 characters (and at most 256): it signs every probe request",
         ));
     }
+    Ok(ProbeTarget {
+        url,
+        secret: Secret::new(secret),
+        reconcile_url,
+    })
+}
+
+async fn save_probe(
+    app: &App,
+    project: &Project,
+    target: &ProbeTarget,
+) -> Result<ProbeView, SetupError> {
+    let secret = target.secret.expose();
     let sealed = app.vault.seal(Purpose::ProbeSecret, &project.id, secret)?;
     let probe = ProbeConfig {
-        url: url.clone(),
+        url: target.url.clone(),
         secret_sealed: sealed.sealed,
         secret_last4: last4(secret),
-        reconcile_url: reconcile_url.clone(),
+        reconcile_url: target.reconcile_url.clone(),
         last_ok_at: None,
     };
     app.store.save_probe(&project.id, &probe).await?;
     Ok(ProbeView {
-        url,
-        reconcile_url,
+        url: probe.url,
+        reconcile_url: probe.reconcile_url,
         secret_last4: probe.secret_last4,
     })
+}
+
+/// The customer a test probe asks about when none is given: the app should
+/// answer 404 (or `found: false`), which proves it is reachable and
+/// accepted the signature.
+pub const TEST_CUSTOMER: &str = "cus_parityrail_probe_test";
+
+/// What the app answered a test probe ("Test probe").
+pub struct ProbeTest {
+    pub customer: String,
+    pub user: String,
+    pub http_status: u16,
+    pub latency_ms: u64,
+    pub observed: ObservedAccess,
+}
+
+/// Asks the app about one customer (mapped to its app user when known).
+/// An app that does not answer is an error for the `url` field.
+async fn run_probe_test(
+    app: &App,
+    project: &Project,
+    target: &ProbeTarget,
+    customer: &str,
+) -> Result<ProbeTest, SetupError> {
+    let customer = match customer.trim() {
+        "" => TEST_CUSTOMER.to_string(),
+        raw => crate::ids::CustomerId::parse(raw)
+            .ok_or_else(|| {
+                invalid(
+                    "customer",
+                    format!(
+                        "{:?} is not a Stripe customer id (cus_ followed by letters and digits)",
+                        raw.chars().take(64).collect::<String>()
+                    ),
+                )
+            })?
+            .as_str()
+            .to_string(),
+    };
+    let user = app
+        .store
+        .app_users_many(project.id.as_str(), std::slice::from_ref(&customer))
+        .await?
+        .remove(&customer)
+        .flatten()
+        .unwrap_or_else(|| customer.clone());
+    let started = std::time::Instant::now();
+    let (observed, http_status) = app
+        .probe
+        .probe_answer(target, &customer, &user)
+        .await
+        .map_err(|e| invalid("url", format!("the test probe failed: {e}")))?;
+    Ok(ProbeTest {
+        customer,
+        user,
+        http_status,
+        latency_ms: started.elapsed().as_millis() as u64,
+        observed,
+    })
+}
+
+/// Step 3's "Test probe & save": the app must answer a signed probe before
+/// the probe is stored; a probe that does not answer changes nothing.
+pub async fn set_probe_tested(
+    app: &App,
+    project: &Project,
+    url: &str,
+    secret: &Secret,
+    reconcile_url: Option<&str>,
+    customer: &str,
+) -> Result<(ProbeView, ProbeTest), SetupError> {
+    let target = probe_target(url, secret, reconcile_url)?;
+    let test = run_probe_test(app, project, &target, customer).await?;
+    let view = save_probe(app, project, &target).await?;
+    Ok((view, test))
+}
+
+/// "Test probe" with the stored probe; `None` when there is none.
+pub async fn test_saved_probe(
+    app: &App,
+    project: &Project,
+    customer: &str,
+) -> Result<Option<ProbeTest>, SetupError> {
+    let Some(target) = app.vault.probe_target(&app.store, &project.id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(run_probe_test(app, project, &target, customer).await?))
+}
+
+/// The stored probe as it may be shown; `None` when there is none.
+pub async fn probe(app: &App, project: &Project) -> Result<Option<ProbeView>, SetupError> {
+    Ok(app
+        .store
+        .probe_config(&project.id)
+        .await?
+        .map(|p| ProbeView {
+            url: p.url,
+            reconcile_url: p.reconcile_url,
+            secret_last4: p.secret_last4,
+        }))
 }
 
 /// One plan-map rule as a user gives it.
@@ -289,4 +413,13 @@ pub async fn plan_map(app: &App, project: &Project) -> Result<PlanMap, SetupErro
         .store
         .plan_map(&project.id, project.use_entitlements)
         .await?)
+}
+
+/// Removes the rule for `selector`; `false` when there was none.
+pub async fn remove_plan_rule(
+    app: &App,
+    project: &Project,
+    selector: &Selector,
+) -> Result<bool, SetupError> {
+    Ok(app.store.remove_plan_rule(&project.id, selector).await?)
 }

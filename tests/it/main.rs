@@ -19,6 +19,7 @@ mod resolve;
 mod scan;
 mod scan_once;
 mod security;
+mod setup_steps;
 mod signature_vectors;
 mod stripe_payloads;
 mod trust;

@@ -15,6 +15,7 @@ mod onboarding;
 mod projects;
 mod runs;
 mod scans;
+mod setup;
 mod view;
 
 use axum::{
@@ -95,6 +96,22 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             "/projects/{id}/tokens/{token_id}/revoke",
             post(members::revoke_token),
+        )
+        .route(
+            "/projects/{id}/onboarding/probe",
+            get(setup::probe).post(setup::save_probe),
+        )
+        .route(
+            "/projects/{id}/onboarding/probe/test",
+            post(setup::test_probe),
+        )
+        .route(
+            "/projects/{id}/onboarding/plans",
+            get(setup::plans).post(setup::save_rule),
+        )
+        .route(
+            "/projects/{id}/onboarding/plans/remove",
+            post(setup::remove_rule),
         )
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(SetResponseHeaderLayer::overriding(
