@@ -4,6 +4,7 @@ mod support;
 mod world;
 
 mod api;
+mod browser;
 mod checks;
 mod cli;
 mod cli_checks;
