@@ -50,15 +50,16 @@ impl Store {
                AND ($5 IS NULL OR last_seen < $5 OR (last_seen = $5 AND id < $6))
              ORDER BY last_seen DESC, id DESC LIMIT $7"
         );
-        let sql = match self {
-            // PostgreSQL must know each parameter's type where `IS NULL` alone does not say.
-            Store::Postgres(_) => sql
-                .replace("$2 IS NULL", "$2::text IS NULL")
-                .replace("$3 IS NULL", "$3::text IS NULL")
-                .replace("$4 IS NULL", "$4::text IS NULL")
-                .replace("$5 IS NULL", "$5::bigint IS NULL"),
-            Store::Sqlite(_) => sql,
-        };
+        let sql = super::logs::typed(
+            self,
+            sql,
+            &[
+                ("$2", "text"),
+                ("$3", "text"),
+                ("$4", "text"),
+                ("$5", "bigint"),
+            ],
+        );
         let rows: Vec<IncidentRow> = super::dispatch!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(project_id)

@@ -28,7 +28,7 @@ pub struct EventFilter {
 
 /// PostgreSQL must know each parameter's type where `IS NULL` alone does
 /// not say: `(placeholder, type)` pairs to cast.
-fn typed(store: &Store, sql: String, casts: &[(&str, &str)]) -> String {
+pub(super) fn typed(store: &Store, sql: String, casts: &[(&str, &str)]) -> String {
     match store {
         Store::Postgres(_) => casts.iter().fold(sql, |sql, (p, t)| {
             sql.replace(&format!("{p} IS NULL"), &format!("{p}::{t} IS NULL"))

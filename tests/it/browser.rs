@@ -129,6 +129,22 @@ impl Browser {
         self.css(selector).await.text().await.unwrap()
     }
 
+    /// The element's text once it contains `needle` (a submitted form's
+    /// answer may still be loading: the old page is there until it lands).
+    async fn text_with(&self, selector: &str, needle: &str) -> String {
+        let give_up = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = match self.c().find(Locator::Css(selector)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(needle) || tokio::time::Instant::now() > give_up {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn fill(&self, selector: &str, value: &str) {
         let field = self.css(selector).await;
         field.clear().await.unwrap();
@@ -230,7 +246,7 @@ async fn step_two_in_the_browser_copies_the_endpoint_connects_and_survives_a_rec
     b.fill("#api_key", "sk_test_browser_second_key_4242").await;
     b.fill("#webhook_secret", "whsec_browser_secret_9876").await;
     b.click("#connect-form button[type=submit]").await;
-    let card = b.text("#stripe-connected").await;
+    let card = b.text_with("#stripe-connected", "…4242").await;
     assert!(card.contains("…4242"), "{card}");
     assert!(card.contains(&w.sim.account_id()), "{card}");
     b.screenshot("onboarding-stripe").await;
@@ -238,11 +254,9 @@ async fn step_two_in_the_browser_copies_the_endpoint_connects_and_survives_a_rec
     b.click("#reconnect summary").await;
     b.fill("#api_key", TEST_KEY).await;
     b.click("#connect-form button[type=submit]").await;
-    let card = b.text("#stripe-connected").await;
-    assert!(
-        card.contains(&format!("…{}", &TEST_KEY[TEST_KEY.len() - 4..])),
-        "{card}"
-    );
+    let last4 = format!("…{}", &TEST_KEY[TEST_KEY.len() - 4..]);
+    let card = b.text_with("#stripe-connected", &last4).await;
+    assert!(card.contains(&last4), "{card}");
     assert!(
         !b.body().await.contains("whsec_browser_secret_9876"),
         "no secret on the page"
@@ -325,7 +339,7 @@ async fn an_incident_from_a_real_mismatch_shows_its_evidence_resolves_and_replay
     b.screenshot("incidents").await;
     b.click(&format!("a[href$=\"/incidents/{incident}\"]"))
         .await;
-    let evidence = b.text("main").await;
+    let evidence = b.text_with("main", "What to do").await;
     for needle in [
         customer.as_str(),
         "u_paid_no_access",
