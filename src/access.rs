@@ -20,6 +20,28 @@ pub enum Selector {
     LookupKey(String),
 }
 
+impl Selector {
+    /// The stored and shown name of its kind and its value:
+    /// `("price" | "product" | "lookup_key", value)`.
+    pub fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Self::Price(v) => ("price", v),
+            Self::Product(v) => ("product", v),
+            Self::LookupKey(v) => ("lookup_key", v),
+        }
+    }
+
+    /// The selector named by [`parts`](Self::parts); `None` for another kind.
+    pub fn from_parts(kind: &str, value: String) -> Option<Self> {
+        match kind {
+            "price" => Some(Self::Price(value)),
+            "product" => Some(Self::Product(value)),
+            "lookup_key" => Some(Self::LookupKey(value)),
+            _ => None,
+        }
+    }
+}
+
 /// One plan-map rule: items matching `selector` grant this plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRule {

@@ -105,7 +105,7 @@ impl Store {
         id: &ProjectId,
         rule: &PlanRule,
     ) -> Result<(), StoreError> {
-        let (kind, value) = selector_parts(&rule.selector);
+        let (kind, value) = rule.selector.parts();
         let features = serde_json::to_string(&rule.features).expect("strings serialize");
         let limits = serde_json::to_string(&rule.limits).expect("numbers serialize");
         dispatch!(self, |pool| {
@@ -135,7 +135,7 @@ impl Store {
         id: &ProjectId,
         selector: &Selector,
     ) -> Result<bool, StoreError> {
-        let (kind, value) = selector_parts(selector);
+        let (kind, value) = selector.parts();
         let removed = dispatch!(self, |pool| {
             sqlx::query(
                 "DELETE FROM plan_rules WHERE project_id = $1 AND selector_kind = $2 AND selector_value = $3",
@@ -167,12 +167,8 @@ impl Store {
         })?;
         let mut rules = Vec::with_capacity(rows.len());
         for (kind, value, plan, rank, features, limits) in rows {
-            let selector = match kind.as_str() {
-                "price" => Selector::Price(value),
-                "product" => Selector::Product(value),
-                "lookup_key" => Selector::LookupKey(value),
-                other => return Err(StoreError::Corrupt(format!("plan selector {other:?}"))),
-            };
+            let selector = Selector::from_parts(&kind, value)
+                .ok_or_else(|| StoreError::Corrupt(format!("plan selector {kind:?}")))?;
             let features: BTreeSet<String> = serde_json::from_str(&features)
                 .map_err(|e| StoreError::Corrupt(format!("plan features: {e}")))?;
             let limits: BTreeMap<String, i64> = serde_json::from_str(&limits)
@@ -224,13 +220,5 @@ impl Store {
                 },
             )
             .collect()
-    }
-}
-
-fn selector_parts(selector: &Selector) -> (&'static str, &str) {
-    match selector {
-        Selector::Price(v) => ("price", v),
-        Selector::Product(v) => ("product", v),
-        Selector::LookupKey(v) => ("lookup_key", v),
     }
 }

@@ -37,10 +37,7 @@ impl Store {
     ) -> Result<Vec<Incident>, StoreError> {
         // Absent filters bind NULL and match everything, so there is one
         // statement shape whatever the filter.
-        let (before_at, before_id) = match &filter.before {
-            Some((at, id)) => (Some(*at), Some(id.as_str())),
-            None => (None, None),
-        };
+        let (before_at, before_id) = super::logs::split(&filter.before);
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents
              WHERE project_id = $1

@@ -153,7 +153,7 @@ impl Store {
     }
 }
 
-fn split(before: &Option<(i64, String)>) -> (Option<i64>, Option<&str>) {
+pub(super) fn split(before: &Option<(i64, String)>) -> (Option<i64>, Option<&str>) {
     match before {
         Some((at, id)) => (Some(*at), Some(id.as_str())),
         None => (None, None),

@@ -244,25 +244,11 @@ pub struct PlansPage {
     pub field: &'static str,
 }
 
-fn selector_parts(s: &Selector) -> (&'static str, &str) {
-    match s {
-        Selector::Price(v) => ("price", v),
-        Selector::Product(v) => ("product", v),
-        Selector::LookupKey(v) => ("lookup_key", v),
-    }
-}
-
 fn selector(kind: &str, value: &str) -> Result<Selector, SetupError> {
-    let value = value.trim().to_string();
-    match kind {
-        "price" => Ok(Selector::Price(value)),
-        "product" => Ok(Selector::Product(value)),
-        "lookup_key" => Ok(Selector::LookupKey(value)),
-        _ => Err(SetupError::Invalid {
-            field: "selector",
-            message: "choose price, product or lookup key".into(),
-        }),
-    }
+    Selector::from_parts(kind, value.trim().to_string()).ok_or_else(|| SetupError::Invalid {
+        field: "selector",
+        message: "choose price, product or lookup key".into(),
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -286,7 +272,7 @@ async fn plans_page(
         .rules
         .into_iter()
         .map(|r| {
-            let (kind, value) = selector_parts(&r.selector);
+            let (kind, value) = r.selector.parts();
             RuleLine {
                 kind,
                 value: value.to_string(),
@@ -417,11 +403,8 @@ pub async fn save_rule(
         Err(e) => {
             let mut page = plans_page(&app, &signed_in, &membership).await?;
             page.form = RuleLine {
-                kind: match form.kind.as_str() {
-                    "product" => "product",
-                    "lookup_key" => "lookup_key",
-                    _ => "price",
-                },
+                kind: Selector::from_parts(&form.kind, String::new())
+                    .map_or("price", |s| s.parts().0),
                 value: form.value.chars().take(200).collect(),
                 plan: form.plan.chars().take(100).collect(),
                 rank: rank.parse().unwrap_or(1),
