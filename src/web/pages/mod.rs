@@ -12,6 +12,7 @@ mod events;
 mod incidents;
 mod members;
 mod onboarding;
+mod plans;
 mod projects;
 mod runs;
 mod scans;
@@ -107,11 +108,11 @@ pub fn router(app: &App) -> Router<App> {
         )
         .route(
             "/projects/{id}/onboarding/plans",
-            get(setup::plans).post(setup::save_rule),
+            get(plans::plans).post(plans::save_rule),
         )
         .route(
             "/projects/{id}/onboarding/plans/remove",
-            post(setup::remove_rule),
+            post(plans::remove_rule),
         )
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(SetResponseHeaderLayer::overriding(
