@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{find, print};
-use crate::{App, domain::Role, usecase::accounts};
+use crate::{App, domain::Role, usecase::members};
 
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
@@ -41,9 +41,9 @@ pub async fn run(json_out: bool, app: &App, cmd: UserCommand) -> anyhow::Result<
         std::io::stdin().lock().read_line(&mut line)?;
         (line.trim_end_matches(['\r', '\n']).to_string(), false)
     } else {
-        (accounts::random_password().expose().to_string(), true)
+        (members::random_password().expose().to_string(), true)
     };
-    let user = accounts::create_member(app, &project, &email, &password, role)
+    let user = members::create_member(app, &project, &email, &password, role)
         .await
         .map_err(|e| match e.field() {
             Some("password") => anyhow::anyhow!("--password-stdin: {e}"),

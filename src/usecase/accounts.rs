@@ -12,7 +12,7 @@ use super::tokens::{Action, hash as sha256_hex};
 use crate::{
     App,
     config::Secret,
-    domain::{Activity, Member, Project, Role, Session, User},
+    domain::{Activity, Project, Role, Session, User},
     ids::ProjectId,
     store::{NewUser, StoreError},
 };
@@ -43,6 +43,8 @@ pub enum AccountError {
     NoProject(String),
     #[error("no member {0} in this project")]
     NoMember(String),
+    #[error("this is the project's last admin: make another member admin first")]
+    LastAdmin,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,6 +62,7 @@ impl AccountError {
         match self {
             Self::Invalid { field, .. } => Some(field),
             Self::EmailTaken(_) => Some("email"),
+            Self::LastAdmin => Some("role"),
             _ => None,
         }
     }
@@ -130,7 +133,7 @@ pub fn parse_email(raw: &str) -> Result<String, AccountError> {
     }
 }
 
-fn check_password(password: &str) -> Result<(), AccountError> {
+pub(super) fn check_password(password: &str) -> Result<(), AccountError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD {
         return Err(AccountError::invalid(
@@ -148,7 +151,7 @@ fn check_password(password: &str) -> Result<(), AccountError> {
 }
 
 /// argon2id with the crate's defaults, off the async threads.
-async fn hash_password(password: String) -> String {
+pub(super) async fn hash_password(password: String) -> String {
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -188,38 +191,6 @@ async fn verify_password(password: String, stored: Option<String>) -> bool {
     })
     .await
     .unwrap_or(false)
-}
-
-/// A password for `user create` without `--password-stdin`: 24 base32
-/// characters (120 bits), printed once.
-pub fn random_password() -> Secret {
-    let password: String = format!("{}{}", crate::ids::random_id(), crate::ids::random_id())
-        .chars()
-        .take(24)
-        .collect();
-    Secret::new(password)
-}
-
-/// Creates a user with a role in one project (`user create`, the members page).
-pub async fn create_member(
-    app: &App,
-    project: &Project,
-    email: &str,
-    password: &str,
-    role: Role,
-) -> Result<User, AccountError> {
-    let email = parse_email(email)?;
-    check_password(password)?;
-    let hash = hash_password(password.to_string()).await;
-    let new = NewUser {
-        email: &email,
-        password_hash: &hash,
-        now: app.now_ms(),
-    };
-    match app.store.insert_member(&new, &project.id, role).await {
-        Err(StoreError::EmailTaken(e)) => Err(AccountError::EmailTaken(e)),
-        other => Ok(other?),
-    }
 }
 
 /// Whether the one-time `/setup` page still works: no user exists.
@@ -415,35 +386,6 @@ pub async fn grant(
     app.store
         .set_membership(&user.id, &project.id, role, app.now_ms())
         .await
-}
-
-/// The members of a project.
-pub async fn members(app: &App, project: &Project) -> Result<Vec<Member>, StoreError> {
-    app.store.members(&project.id).await
-}
-
-/// Changes a member's role. The last admin cannot become a viewer, so a
-/// project always has someone who can manage it.
-pub async fn change_role(
-    app: &App,
-    project: &Project,
-    user_id: &str,
-    role: Role,
-) -> Result<(), AccountError> {
-    let members = app.store.members(&project.id).await?;
-    let member = members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| AccountError::NoMember(user_id.to_string()))?;
-    let admins = members.iter().filter(|m| m.role == Role::Admin).count();
-    if member.role == Role::Admin && role != Role::Admin && admins == 1 {
-        return Err(AccountError::invalid(
-            "role",
-            "this is the project's last admin: make another member admin first",
-        ));
-    }
-    app.store.change_role(user_id, &project.id, role).await?;
-    Ok(())
 }
 
 /// Who does something, as the activity log names them.

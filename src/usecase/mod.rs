@@ -13,7 +13,8 @@
 //! | `tokens` | API tokens: issue, list, revoke, authenticate |
 //! | `health` | readiness, the queue |
 //! | `overview` | a project at a glance |
-//! | `accounts` | dashboard users, sign-in, sessions, members, the activity log |
+//! | `accounts` | dashboard users, sign-in, sessions, the activity log |
+//! | `members` | members and roles, API tokens (the members page and the API) |
 
 pub mod accounts;
 pub mod checks;
@@ -21,6 +22,7 @@ pub mod connection;
 pub mod events;
 pub mod health;
 pub mod incidents;
+pub mod members;
 pub mod overview;
 pub mod projects;
 pub mod scans;

@@ -164,7 +164,7 @@ fn form_token(body: &str) -> Option<String> {
 /// A user with `role` in the world's project.
 pub async fn member(w: &World, email: &str, role: Role) {
     let project = w.t.project_of(&w.project).await;
-    accounts::create_member(&w.t.app, &project, email, PASSWORD, role)
+    parityrail::usecase::members::create_member(&w.t.app, &project, email, PASSWORD, role)
         .await
         .unwrap();
 }
@@ -266,7 +266,9 @@ async fn first_run_creates_one_admin_of_every_project_and_signs_in(backend: Back
     );
     assert!(projects.body.contains("ada@example.com"));
     let project = w.t.project_of(&w.project).await;
-    let members = accounts::members(&w.t.app, &project).await.unwrap();
+    let members = parityrail::usecase::members::members(&w.t.app, &project)
+        .await
+        .unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].role, Role::Admin);
 

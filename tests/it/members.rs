@@ -42,7 +42,7 @@ fn shown_once(page: &Page) -> String {
 
 async fn roles(w: &World) -> Vec<(String, Role)> {
     let project = w.t.project_of(&w.project).await;
-    parityrail::usecase::accounts::members(&w.t.app, &project)
+    parityrail::usecase::members::members(&w.t.app, &project)
         .await
         .unwrap()
         .into_iter()
@@ -56,7 +56,7 @@ fn role_of(roles: &[(String, Role)], email: &str) -> Role {
 
 async fn user_id(w: &World, email: &str) -> String {
     let project = w.t.project_of(&w.project).await;
-    parityrail::usecase::accounts::members(&w.t.app, &project)
+    parityrail::usecase::members::members(&w.t.app, &project)
         .await
         .unwrap()
         .into_iter()

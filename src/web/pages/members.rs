@@ -21,6 +21,7 @@ use crate::{
     domain::Role,
     usecase::{
         accounts::{self, AccountError, Membership},
+        members,
         tokens::{self, Action},
     },
 };
@@ -96,7 +97,7 @@ async fn members_page(
 ) -> Result<MembersPage, PageError> {
     let now = app.now_ms();
     let project = &membership.project;
-    let members = accounts::members(app, project)
+    let members = members::members(app, project)
         .await?
         .into_iter()
         .map(|m| MemberLine {
@@ -132,15 +133,6 @@ async fn members_page(
     })
 }
 
-fn role_of(raw: &str) -> Result<Role, String> {
-    Role::parse(raw.trim()).ok_or_else(|| {
-        format!(
-            "choose a role: admin or viewer, not {:?}",
-            raw.chars().take(40).collect::<String>()
-        )
-    })
-}
-
 #[derive(Deserialize)]
 pub struct InviteForm {
     #[serde(default)]
@@ -163,30 +155,25 @@ pub async fn invite(
     let mut page = members_page(&app, &signed_in, &membership).await?;
     page.email = form.email.chars().take(254).collect();
     page.role = form.role.clone();
-    let role = match role_of(&form.role) {
-        Ok(role) => role,
-        Err(message) => return Ok(refused(page.error("role", message))),
-    };
-    let generated = form.password.is_empty().then(accounts::random_password);
-    let password = generated
-        .as_ref()
-        .map_or(form.password.as_str(), |p| p.expose());
     let project = &membership.project;
-    match accounts::create_member(&app, project, &form.email, password, role).await {
-        Ok(user) => {
-            let detail = Some(format!("{} as {role}", user.email));
-            accounts::record(
-                &app,
-                project,
-                "members",
-                &signed_in.actor(),
-                "invite",
-                detail,
-            )
-            .await?;
+    let actor = signed_in.actor();
+    match members::invite(
+        &app,
+        project,
+        &actor,
+        &form.email,
+        &form.password,
+        &form.role,
+    )
+    .await
+    {
+        Ok(invited) => {
             let mut page = members_page(&app, &signed_in, &membership).await?;
-            page.notice = Some(format!("{} can now sign in as {role}.", user.email));
-            if let Some(p) = generated {
+            page.notice = Some(format!(
+                "{} can now sign in as {}.",
+                invited.user.email, invited.role
+            ));
+            if let Some(p) = invited.generated {
                 page.once = Some(("password", p.expose().to_string()));
             }
             Ok((StatusCode::CREATED, page).into_response())
@@ -218,24 +205,12 @@ pub async fn change_role(
 ) -> Result<Response, PageError> {
     let membership = accounts::authorize(&app, signed_in.user(), &id, Action::Configure).await?;
     let project = &membership.project;
-    let outcome = match role_of(&form.role) {
-        Ok(role) => accounts::change_role(&app, project, &user_id, role)
-            .await
-            .map(|()| role),
-        Err(message) => Err(AccountError::Invalid {
-            field: "role",
-            message,
-        }),
-    };
+    let outcome =
+        members::change_role(&app, project, &signed_in.actor(), &user_id, &form.role).await;
     match outcome {
-        Ok(role) => {
-            let detail = Some(format!("{user_id} to {role}"));
-            accounts::record(&app, project, "members", &signed_in.actor(), "role", detail).await?;
-            Ok(
-                Redirect::to(&format!("/projects/{}/members?done=role", project.id))
-                    .into_response(),
-            )
-        }
+        Ok(_) => Ok(
+            Redirect::to(&format!("/projects/{}/members?done=role", project.id)).into_response(),
+        ),
         Err(AccountError::Store(e)) => Err(e.into()),
         Err(AccountError::NoMember(_)) => Err(PageError::NotFound("no such member".into())),
         Err(e) => {
@@ -260,24 +235,14 @@ pub async fn create_token(
 ) -> Result<Response, PageError> {
     let membership = accounts::authorize(&app, signed_in.user(), &id, Action::Configure).await?;
     let project = &membership.project;
-    let role = match role_of(&form.role) {
-        Ok(role) => role,
-        Err(message) => {
+    let issued = match members::create_token(&app, project, &signed_in.actor(), &form.role).await {
+        Ok(issued) => issued,
+        Err(AccountError::Store(e)) => return Err(e.into()),
+        Err(e) => {
             let page = members_page(&app, &signed_in, &membership).await?;
-            return Ok(refused(page.error("token", message)));
+            return Ok(refused(page.error("token", e.to_string())));
         }
     };
-    let issued = tokens::issue(&app, project, role).await?;
-    let detail = Some(format!("{} as {role}", issued.record.id));
-    accounts::record(
-        &app,
-        project,
-        "members",
-        &signed_in.actor(),
-        "token",
-        detail,
-    )
-    .await?;
     let mut page = members_page(&app, &signed_in, &membership).await?;
     page.notice = Some(format!(
         "Token {} created. Copy it now: it is not shown again.",
@@ -295,23 +260,10 @@ pub async fn revoke_token(
 ) -> Result<Response, PageError> {
     let membership = accounts::authorize(&app, signed_in.user(), &id, Action::Configure).await?;
     let project = &membership.project;
-    match tokens::revoke(&app, project, &token_id).await? {
-        Some(_) => {
-            let detail = Some(token_id.clone());
-            accounts::record(
-                &app,
-                project,
-                "members",
-                &signed_in.actor(),
-                "revoke",
-                detail,
-            )
-            .await?;
-            Ok(
-                Redirect::to(&format!("/projects/{}/members?done=revoked", project.id))
-                    .into_response(),
-            )
-        }
+    match members::revoke_token(&app, project, &signed_in.actor(), &token_id).await? {
+        Some(_) => Ok(
+            Redirect::to(&format!("/projects/{}/members?done=revoked", project.id)).into_response(),
+        ),
         None => Err(PageError::NotFound("no such token in this project".into())),
     }
 }
