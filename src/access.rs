@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::SubscriptionItem;
 
 /// What a plan-map rule matches on a subscription item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Selector {
     Price(String),
@@ -43,7 +43,7 @@ impl Selector {
 }
 
 /// One plan-map rule: items matching `selector` grant this plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlanRule {
     pub selector: Selector,
     pub plan: String,
@@ -55,7 +55,7 @@ pub struct PlanRule {
 }
 
 /// A project's plan map.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlanMap {
     pub rules: Vec<PlanRule>,
     /// Features are the customer's active Stripe entitlement lookup keys.
@@ -92,7 +92,7 @@ pub struct SubscriptionView {
 }
 
 /// Access a customer should have, or has.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Access {
     pub active: bool,
     pub plan: Option<String>,
@@ -113,7 +113,7 @@ pub struct ExpectedAccess {
 }
 
 /// What the app probe answered for one customer.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObservedAccess {
     /// `false` when the app has no such user (404 or `found:false`): no access.
     pub found: bool,

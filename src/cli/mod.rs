@@ -53,6 +53,8 @@ pub enum Command {
     Migrate,
     /// Print a new master key for PARITYRAIL_MASTER_KEY.
     Keygen,
+    /// Print the OpenAPI 3.1 document of the JSON API (as `/api/v1/openapi.json` serves it).
+    Openapi,
     /// Projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -193,6 +195,10 @@ pub struct CheckFailed;
 /// Runs the parsed command; `Err` is printed to stderr by `main` (except
 /// [`CheckFailed`], whose verdict was already printed).
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        print!("{}", crate::web::api::openapi_json());
+        return Ok(());
+    }
     if let Command::Keygen = cli.command {
         let key = MasterKey::generate_hex();
         print(cli.json, json!({ "master_key": key }), || key.clone());
@@ -227,7 +233,7 @@ fn name_flags(err: anyhow::Error) -> anyhow::Error {
 
 async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Keygen | Command::Serve => unreachable!("handled before"),
+        Command::Keygen | Command::Openapi | Command::Serve => unreachable!("handled before"),
         Command::Migrate => {
             let backend = crate::usecase::health::backend(app);
             print(

@@ -62,7 +62,7 @@ pub async fn history(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Page<Run>, StoreError> {
-    let limit = limit.clamp(1, 500);
+    let limit = limit.clamp(1, 1000);
     filter.before = cursor.and_then(|c| super::parse_cursor(c, "run_"));
     let rows = app
         .store

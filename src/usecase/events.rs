@@ -37,7 +37,7 @@ pub async fn log(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Page<EventRecord>, StoreError> {
-    let limit = limit.clamp(1, 500);
+    let limit = limit.clamp(1, 1000);
     filter.before = cursor.and_then(|c| super::parse_cursor(c, "evt_"));
     let rows = app
         .store

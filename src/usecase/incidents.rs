@@ -61,6 +61,11 @@ impl IncidentView {
     pub fn json(&self) -> Value {
         incident_json(&self.incident, &self.runs)
     }
+
+    /// The API's typed form of [`IncidentView::json`].
+    pub fn view(&self) -> crate::views::IncidentView {
+        crate::views::IncidentView::new(&self.incident, &self.runs)
+    }
 }
 
 async fn view(app: &App, incident: Incident) -> Result<IncidentView, StoreError> {
@@ -247,6 +252,32 @@ pub async fn inbox(
         incidents,
         next,
         by_status,
+    })
+}
+
+/// Incidents matching the filter a page at a time, each with the runs that
+/// prove it (the API's list).
+pub async fn page(
+    app: &App,
+    project: &Project,
+    mut filter: IncidentFilter,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<super::Page<IncidentView>, StoreError> {
+    let limit = limit.clamp(1, 1000);
+    filter.before = cursor.and_then(|c| super::parse_cursor(c, "inc_"));
+    let rows = app
+        .store
+        .incident_page(project.id.as_str(), &filter, limit + 1)
+        .await?;
+    let page = super::page_of(rows, limit, |i| (i.last_seen, i.id.as_str()));
+    let mut items = Vec::with_capacity(page.items.len());
+    for incident in page.items {
+        items.push(view(app, incident).await?);
+    }
+    Ok(super::Page {
+        items,
+        next: page.next,
     })
 }
 

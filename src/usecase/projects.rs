@@ -179,7 +179,7 @@ fn parse_url(raw: &str, field: &'static str) -> Result<String, SetupError> {
 }
 
 /// The app probe as it may be shown.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ProbeView {
     pub url: String,
     pub reconcile_url: Option<String>,

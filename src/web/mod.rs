@@ -15,7 +15,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde_json::json;
 use tower_http::{timeout::RequestBodyTimeoutLayer, trace::TraceLayer};
 
 pub use serve::serve;
@@ -41,9 +40,30 @@ impl ApiError {
     }
 }
 
+/// The body of every API error.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable: scripts may match on it (`unauthorized`, `forbidden`,
+    /// `invalid_request`, `not_found`, `no_probe`, …).
+    #[schema(example = "invalid_request")]
+    pub code: String,
+    /// For people; never carries a secret.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750: a 401 names the scheme the client should use.

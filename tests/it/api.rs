@@ -252,6 +252,38 @@ impl World {
     }
 }
 
+/// Every operation of the served OpenAPI document, as `(method, path)` with
+/// the project's id and `incident` filled in (other ids made up).
+async fn documented_routes(w: &World, incident: &str) -> Vec<(Method, String)> {
+    let doc = w
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(doc.status, 200, "the document needs no token");
+    let doc = doc.body;
+    let committed: Value = serde_json::from_str(parityrail::web::api::openapi_json()).unwrap();
+    assert_eq!(doc, committed, "the served document is the generated one");
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let path = path
+            .replace("{id}", w.project.as_str())
+            .replace("{incident_id}", incident)
+            .replace("{run_id}", "run_x")
+            .replace("{event_id}", "evt_x")
+            .replace("{scan_id}", "scn_x")
+            .replace("{secret_id}", "whs_1")
+            .replace("{user_id}", "usr_x")
+            .replace("{token_id}", "tok_x");
+        assert!(
+            !path.contains('{'),
+            "a path parameter this test does not know: {path}"
+        );
+        for method in item.as_object().unwrap().keys() {
+            routes.push((method.to_uppercase().parse().unwrap(), path.clone()));
+        }
+    }
+    routes
+}
+
 async fn tokens_gate_every_route_and_refusals_change_nothing(backend: Backend) {
     let Some(w) = world(backend).await else {
         return;
@@ -272,23 +304,10 @@ async fn tokens_gate_every_route_and_refusals_change_nothing(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let routes: Vec<(Method, String)> = [
-        (Method::POST, "/checks".to_string()),
-        (Method::GET, "/runs".into()),
-        (Method::GET, "/runs/run_x".into()),
-        (Method::GET, "/incidents".into()),
-        (Method::GET, format!("/incidents/{incident}")),
-        (Method::POST, format!("/incidents/{incident}/acknowledge")),
-        (Method::POST, format!("/incidents/{incident}/resolve")),
-        (Method::POST, format!("/incidents/{incident}/rerun")),
-        (Method::POST, format!("/incidents/{incident}/reconcile")),
-        (Method::GET, format!("/incidents/{incident}/export")),
-        (Method::GET, "/events".into()),
-        (Method::POST, "/events/evt_x/replay".into()),
-    ]
-    .into_iter()
-    .map(|(m, p)| (m, w.path(&p)))
-    .collect();
+    // Every route the OpenAPI document lists: a missing entry is a route
+    // this test cannot see, so the document is the list.
+    let routes = documented_routes(&w, &incident).await;
+    assert!(routes.len() >= 30, "{} documented operations", routes.len());
     let runs_before = w.run_count().await;
     let body = Some(r#"{"customer":"cus_gate"}"#);
     for (method, path) in &routes {
@@ -329,7 +348,10 @@ async fn tokens_gate_every_route_and_refusals_change_nothing(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!((own.status, own.body.clone()), (StatusCode::OK, json!([])));
+    assert_eq!(
+        (own.status, own.body.clone()),
+        (StatusCode::OK, json!({"data": [], "next_cursor": null}))
+    );
     assert_eq!(w.incident_status(&incident).await, "open");
     assert_eq!(w.run_count().await, runs_before, "no run was created");
     assert!(
@@ -461,20 +483,19 @@ async fn check_over_the_api_runs_to_a_verdict_with_evidence(backend: Backend) {
         )
         .await;
     assert_eq!(a.status, 202);
-    let all = w.get("/runs", &w.viewer).await.body;
+    let all = w.get("/runs", &w.viewer).await.body["data"].clone();
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert_eq!(all[0]["customer"], other.as_str(), "newest first");
     assert!(all[0].get("steps").is_none(), "the list carries no steps");
     let mine = w
         .get(&format!("/runs?customer={customer}"), &w.viewer)
         .await
-        .body;
+        .body["data"]
+        .clone();
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["id"], run_id.as_str());
     assert_eq!(
-        w.get("/runs?limit=1", &w.viewer)
-            .await
-            .body
+        w.get("/runs?limit=1", &w.viewer).await.body["data"]
             .as_array()
             .unwrap()
             .len(),
@@ -577,7 +598,7 @@ async fn incident_list_and_detail_match_the_cli_shape(backend: Backend) {
     let (customer, incident) = w.unfulfilled("u_shape").await;
     let list = w.get("/incidents", &w.viewer).await;
     assert_eq!(list.status, 200);
-    let rows = list.body.as_array().unwrap();
+    let rows = list.body["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     let stored =
         w.t.store()
@@ -630,7 +651,7 @@ async fn incident_list_and_detail_match_the_cli_shape(backend: Backend) {
     let out = w.cli(&["incidents", "list", w.project.as_str(), "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let cli_rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(cli_rows, list.body);
+    assert_eq!(cli_rows, list.body["data"]);
     w.t.stop().await;
 }
 
@@ -898,20 +919,19 @@ async fn events_list_and_replay(backend: Backend) {
             .map(parityrail::views::event_json)
             .collect();
     assert_eq!(
-        a.body,
+        a.body["data"],
         Value::Array(expected),
         "the shape of `events list --json`"
     );
-    assert_eq!(a.body[0]["status"], "processed");
+    assert_eq!(a.body["next_cursor"], Value::Null);
+    assert_eq!(a.body["data"][0]["status"], "processed");
     let out = w.cli(&["events", "list", w.project.as_str(), "--json"]);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
-        a.body
+        a.body["data"]
     );
     assert_eq!(
-        w.get("/events?limit=1", &w.viewer)
-            .await
-            .body
+        w.get("/events?limit=1", &w.viewer).await.body["data"]
             .as_array()
             .unwrap()
             .len(),

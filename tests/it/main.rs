@@ -4,6 +4,7 @@ mod support;
 mod world;
 
 mod api;
+mod api_config;
 mod browser;
 mod checks;
 mod cli;

@@ -27,6 +27,8 @@ pub struct Read;
 pub struct Check;
 /// Acknowledge, resolve, reconcile, replay.
 pub struct Manage;
+/// Stripe, secrets, the probe, the plan map, members and tokens.
+pub struct Configure;
 
 impl Needs for Read {
     const ACTION: Action = Action::Read;
@@ -36,6 +38,9 @@ impl Needs for Check {
 }
 impl Needs for Manage {
     const ACTION: Action = Action::Manage;
+}
+impl Needs for Configure {
+    const ACTION: Action = Action::Configure;
 }
 
 /// A request whose bearer token belongs to the project of the `{id}` path

@@ -1,72 +1,152 @@
-//! The JSON API, `/api/v1` (SPEC §8): checks, runs, incidents and their
-//! actions, the event log and replay. Every route needs a bearer API token
-//! of the project in the path (`auth`); errors are the one [`ApiError`].
+//! The JSON API, `/api/v1` (SPEC §8): everything the dashboard does, for
+//! scripts. Every route needs a bearer API token of the project in the path
+//! (`auth`); errors are the one [`ApiError`]; lists of runs, events and
+//! incidents are pages (`{"data":[…],"next_cursor":…}`, newest first).
 //!
-//! | route | role |
-//! |---|---|
-//! | `POST /projects/{id}/checks` | viewer |
-//! | `GET /projects/{id}/runs[?customer=&limit=]`, `GET …/runs/{run_id}` | viewer |
-//! | `GET /projects/{id}/incidents`, `GET …/incidents/{incident_id}` | viewer |
-//! | `GET …/incidents/{incident_id}/export` | viewer |
-//! | `POST …/incidents/{incident_id}/rerun` | viewer |
-//! | `POST …/incidents/{incident_id}/acknowledge`, `…/resolve`, `…/reconcile` | admin |
-//! | `GET /projects/{id}/events[?limit=]` | viewer |
-//! | `POST /projects/{id}/events/{event_id}/replay` | admin |
-//! | `GET /projects/{id}/stripe/secrets`, `POST …` (add), `DELETE …/{secret_id}[?force=true]` | admin |
+//! Each route is registered together with its OpenAPI entry
+//! (`utoipa_axum::routes!`), so the document served at
+//! `/api/v1/openapi.json` (and committed as `docs/openapi.json`) is the
+//! router. Roles: viewers read, start checks, reruns and scans, and test the
+//! probe; admins also change incidents, replay events and configure the
+//! project (Stripe, probe, plan map, members, tokens).
 
 pub mod auth;
 mod checks;
 mod events;
 mod incidents;
-mod secrets;
+mod members;
+mod plans;
+mod probe;
+mod scans;
+mod stripe;
+
+use std::sync::{Arc, OnceLock};
 
 use axum::{
     Router,
+    body::Bytes,
     extract::rejection::QueryRejection,
-    http::StatusCode,
-    routing::{delete, get, post},
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
 };
+use serde::{Serialize, de::DeserializeOwned};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::Authorized;
 
-use super::ApiError;
+use super::{ApiError, ErrorBody};
 use crate::{
     App,
     check::CheckError,
-    usecase::{checks::StartError, incidents::ActionError, projects::SetupError},
+    usecase::{
+        accounts::AccountError, checks::StartError, incidents::ActionError, projects::SetupError,
+    },
 };
 
-/// The `/api/v1` routes, merged into the service's router. The project
-/// segment is `{id}` in every route (routes sharing a prefix must agree).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ParityRail API",
+        description = "Proves every Stripe customer has exactly the access they paid for in your app. \
+            Send a project's API token as `Authorization: Bearer prt_…` (`parityrail token create`, or \
+            the members page). Errors are `{\"error\":{\"code\",\"message\"}}`; `code` is stable."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A project's API token, `prt_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route with its document entry.
+fn api() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(checks::start))
+        .routes(routes!(checks::list_runs))
+        .routes(routes!(checks::show_run))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::show))
+        .routes(routes!(incidents::acknowledge))
+        .routes(routes!(incidents::resolve))
+        .routes(routes!(incidents::rerun))
+        .routes(routes!(incidents::reconcile))
+        .routes(routes!(incidents::export))
+        .routes(routes!(events::list))
+        .routes(routes!(events::show))
+        .routes(routes!(events::replay))
+        .routes(routes!(scans::list, scans::start))
+        .routes(routes!(scans::show))
+        .routes(routes!(stripe::connection, stripe::connect))
+        .routes(routes!(stripe::secrets, stripe::add_secret))
+        .routes(routes!(stripe::remove_secret))
+        .routes(routes!(probe::show, probe::set))
+        .routes(routes!(probe::test))
+        .routes(routes!(plans::list, plans::set, plans::remove))
+        .routes(routes!(members::list, members::invite))
+        .routes(routes!(members::change_role))
+        .routes(routes!(members::tokens, members::create_token))
+        .routes(routes!(members::revoke_token))
+}
+
+/// The OpenAPI 3.1 document of `/api/v1`, as served and committed.
+pub fn openapi_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut text = api()
+            .into_openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        text.push('\n');
+        text
+    })
+}
+
+/// The `/api/v1` routes, merged into the service's router, and the
+/// document at `/api/v1/openapi.json` (public: it holds no data).
 pub fn router() -> Router<App> {
-    let incident = "/api/v1/projects/{id}/incidents/{incident_id}";
-    Router::new()
-        .route("/api/v1/projects/{id}/checks", post(checks::start))
-        .route("/api/v1/projects/{id}/runs", get(checks::list_runs))
-        .route("/api/v1/projects/{id}/runs/{run_id}", get(checks::show_run))
-        .route("/api/v1/projects/{id}/incidents", get(incidents::list))
-        .route(incident, get(incidents::show))
-        .route(
-            &format!("{incident}/acknowledge"),
-            post(incidents::acknowledge),
-        )
-        .route(&format!("{incident}/resolve"), post(incidents::resolve))
-        .route(&format!("{incident}/rerun"), post(incidents::rerun))
-        .route(&format!("{incident}/reconcile"), post(incidents::reconcile))
-        .route(&format!("{incident}/export"), get(incidents::export))
-        .route("/api/v1/projects/{id}/events", get(events::list))
-        .route(
-            "/api/v1/projects/{id}/events/{event_id}/replay",
-            post(events::replay),
-        )
-        .route(
-            "/api/v1/projects/{id}/stripe/secrets",
-            get(secrets::list).post(secrets::add),
-        )
-        .route(
-            "/api/v1/projects/{id}/stripe/secrets/{secret_id}",
-            delete(secrets::remove),
-        )
+    let (router, _) = api().split_for_parts();
+    let doc: Arc<str> = Arc::from(openapi_json());
+    router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    doc.to_string(),
+                )
+            }
+        }),
+    )
+}
+
+/// A page of a newest-first list: pass `next_cursor` back as `cursor` for
+/// the next page; `null` on the last one.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
 }
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
@@ -79,6 +159,23 @@ pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
 
 fn query_error(err: QueryRejection) -> ApiError {
     bad_request(format!("invalid query string: {}", err.body_text()))
+}
+
+/// A JSON body of type `T`, or a 400 that shows the expected shape and
+/// what was wrong (serde names the missing or mistyped field).
+fn body<T: DeserializeOwned>(raw: &Bytes, shape: &str) -> Result<T, ApiError> {
+    let refuse =
+        |why: String| bad_request(format!("the body must be a JSON object: {shape} ({why})"));
+    if raw.is_empty() {
+        return Err(refuse("the body is empty".into()));
+    }
+    match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(value @ serde_json::Value::Object(_)) => {
+            T::deserialize(value).map_err(|e| refuse(e.to_string()))
+        }
+        Ok(_) => Err(refuse("it is not an object".into())),
+        Err(e) => Err(refuse(e.to_string())),
+    }
 }
 
 /// `limit` as lists take it: default 100, 1 to 1000.
@@ -95,6 +192,52 @@ fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
                 ))
             }),
     }
+}
+
+/// A `cursor` as a list gave it (`next_cursor`); anything else is a 400,
+/// never a silent restart from the top.
+fn parse_cursor<'a>(raw: Option<&'a str>, prefix: &str) -> Result<Option<&'a str>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(c) if crate::usecase::parse_cursor(c, prefix).is_some() => Ok(Some(c)),
+        Some(c) => Err(bad_request(format!(
+            "cursor {:?} is not one a list returned (pass `next_cursor` back as it is)",
+            c.chars().take(80).collect::<String>()
+        ))),
+    }
+}
+
+/// A filter value that must be one of an enum's names.
+fn parse_filter<T: Copy>(
+    name: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    all: &[T],
+    as_str: impl Fn(T) -> &'static str,
+) -> Result<Option<T>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => parse(v).map(Some).ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|t| as_str(*t)).collect();
+            bad_request(format!(
+                "{name} must be one of {}, got {:?}",
+                names.join(", "),
+                v.chars().take(40).collect::<String>()
+            ))
+        }),
+    }
+}
+
+/// An optional text filter, trimmed; blank is no filter.
+fn text_filter(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| c.chars().take(255).collect())
+}
+
+/// `201 Created` with a body.
+fn created<T: Serialize>(value: T) -> impl IntoResponse {
+    (StatusCode::CREATED, axum::Json(value))
 }
 
 impl From<CheckError> for ApiError {
@@ -140,6 +283,25 @@ impl From<SetupError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match err {
+            AccountError::Store(e) => return e.into(),
+            AccountError::EmailTaken(_) => (StatusCode::CONFLICT, "email_taken"),
+            AccountError::NoMember(_) | AccountError::NoProject(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            AccountError::LastAdmin => (StatusCode::CONFLICT, "last_admin"),
+            AccountError::Invalid { field, .. } => {
+                return bad_request(format!("{field}: {message}"));
+            }
+            AccountError::SetupDone => (StatusCode::CONFLICT, "setup_done"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
 impl From<ActionError> for ApiError {
     fn from(err: ActionError) -> Self {
         let message = err.to_string();
@@ -172,6 +334,18 @@ mod tests {
         assert_eq!(parse_limit(Some("1000")).unwrap(), 1000);
         for bad in ["0", "-1", "1001", "ten"] {
             assert!(parse_limit(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_are_those_a_list_gave_or_an_error() {
+        assert_eq!(parse_cursor(None, "run_").unwrap(), None);
+        assert_eq!(
+            parse_cursor(Some("1700000000000.run_abc"), "run_").unwrap(),
+            Some("1700000000000.run_abc")
+        );
+        for bad in ["run_abc", "x.run_abc", "1700000000000.evt_abc"] {
+            assert!(parse_cursor(Some(bad), "run_").is_err(), "{bad}");
         }
     }
 }
