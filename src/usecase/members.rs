@@ -59,8 +59,7 @@ pub async fn create_member(
 
 /// A new member, and the generated password when none was given (shown once).
 pub struct Invited {
-    pub user: User,
-    pub role: Role,
+    pub member: Member,
     pub generated: Option<Secret>,
 }
 
@@ -80,11 +79,13 @@ pub async fn invite(
     let user = create_member(app, project, email, password, role).await?;
     let detail = Some(format!("{} as {role}", user.email));
     record(app, project, SUBJECT, actor, "invite", detail).await?;
-    Ok(Invited {
-        user,
+    let member = Member {
+        since: user.created_at,
+        project_id: project.id.clone(),
         role,
-        generated,
-    })
+        user,
+    };
+    Ok(Invited { member, generated })
 }
 
 /// The members of a project.
@@ -100,21 +101,22 @@ pub async fn change_role(
     actor: &str,
     user_id: &str,
     role: &str,
-) -> Result<Role, AccountError> {
+) -> Result<Member, AccountError> {
     let role = parse_role(role)?;
     let members = app.store.members(&project.id).await?;
-    let member = members
-        .iter()
+    let admins = members.iter().filter(|m| m.role == Role::Admin).count();
+    let mut member = members
+        .into_iter()
         .find(|m| m.user.id == user_id)
         .ok_or_else(|| AccountError::NoMember(user_id.chars().take(100).collect()))?;
-    let admins = members.iter().filter(|m| m.role == Role::Admin).count();
     if member.role == Role::Admin && role != Role::Admin && admins == 1 {
         return Err(AccountError::LastAdmin);
     }
     app.store.change_role(user_id, &project.id, role).await?;
     let detail = Some(format!("{user_id} to {role}"));
     record(app, project, SUBJECT, actor, "role", detail).await?;
-    Ok(role)
+    member.role = role;
+    Ok(member)
 }
 
 /// A new API token with this role, shown once.

@@ -85,13 +85,8 @@ pub async fn invite(
         &request.role,
     )
     .await?;
-    let list = members::members(&app, project).await?;
-    let member = list
-        .iter()
-        .find(|m| m.user.id == invited.user.id)
-        .map(MemberView::from)
-        .ok_or_else(|| not_found("the new member vanished"))?;
-    tracing::info!(project_id = %project.id, user_id = %invited.user.id, token_id = %caller.token_id,
+    let member = MemberView::from(&invited.member);
+    tracing::info!(project_id = %project.id, user_id = %member.user_id, token_id = %caller.token_id,
         "member invited over the API");
     Ok(created(Invited {
         member,
@@ -126,13 +121,9 @@ pub async fn change_role(
 ) -> Result<Json<MemberView>, ApiError> {
     let request: RoleBody = body(&raw, r#"{"role":"admin"}"#)?;
     let project = &caller.project;
-    members::change_role(&app, project, &caller.actor(), &user_id, &request.role).await?;
-    let list = members::members(&app, project).await?;
-    let member = list
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| not_found("no such member"))?;
-    Ok(Json(MemberView::from(member)))
+    let member =
+        members::change_role(&app, project, &caller.actor(), &user_id, &request.role).await?;
+    Ok(Json(MemberView::from(&member)))
 }
 
 /// List API tokens (admin)

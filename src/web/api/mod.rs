@@ -180,15 +180,20 @@ fn body<T: DeserializeOwned>(raw: &Bytes, shape: &str) -> Result<T, ApiError> {
 
 /// `limit` as lists take it: default 100, 1 to 1000.
 fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+    limit_in(raw, 100, 1000)
+}
+
+/// `limit`: `default` when absent, else a number from 1 to `max`.
+fn limit_in(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match raw.map(str::trim) {
-        None | Some("") => Ok(100),
+        None | Some("") => Ok(default),
         Some(raw) => raw
             .parse::<i64>()
             .ok()
-            .filter(|n| (1..=1000).contains(n))
+            .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| {
                 bad_request(format!(
-                    "limit must be a number from 1 to 1000, got {raw:?}"
+                    "limit must be a number from 1 to {max}, got {raw:?}"
                 ))
             }),
     }

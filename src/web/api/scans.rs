@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     ApiError, Authorized, ErrorBody,
     auth::{Check, Read},
-    bad_request, not_found, query_error,
+    limit_in, not_found, query_error,
 };
 use crate::{App, domain::ScanTrigger, scan::ScanError, usecase::scans, views::ScanView};
 
@@ -43,16 +43,7 @@ pub async fn list(
     query: Result<Query<ScansQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ScanView>>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
-    let limit = match query.limit.as_deref().map(str::trim) {
-        None | Some("") => 30,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=365).contains(n))
-            .ok_or_else(|| {
-                bad_request(format!("limit must be a number from 1 to 365, got {raw:?}"))
-            })?,
-    };
+    let limit = limit_in(query.limit.as_deref(), 30, 365)?;
     let list = scans::list(&app, &caller.project, limit).await?;
     Ok(Json(list.iter().map(ScanView::from).collect()))
 }

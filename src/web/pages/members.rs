@@ -171,7 +171,7 @@ pub async fn invite(
             let mut page = members_page(&app, &signed_in, &membership).await?;
             page.notice = Some(format!(
                 "{} can now sign in as {}.",
-                invited.user.email, invited.role
+                invited.member.user.email, invited.member.role
             ));
             if let Some(p) = invited.generated {
                 page.once = Some(("password", p.expose().to_string()));
