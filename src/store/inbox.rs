@@ -339,4 +339,24 @@ impl Store {
         })?;
         Ok(row.map(|r| r.0))
     }
+
+    /// Who holds the event's work and until when (ms), while it is leased:
+    /// what an operator asks of an event that never finishes.
+    pub async fn event_lease(
+        &self,
+        project_id: &str,
+        event_id: &str,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row: Option<(String, i64)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT lease_owner, locked_until FROM work_items
+                 WHERE project_id = $1 AND event_id = $2 AND status = 'leased'",
+            )
+            .bind(project_id)
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row)
+    }
 }

@@ -187,19 +187,18 @@ async fn a_failed_run_insert_leaves_the_event_unfinished_never_unchecked(backend
 }
 
 /// Item 4. A Stripe read slower than the lease: the worker renews its lease,
-/// so the event is read, synced and judged once.
+/// so no other worker claims the work meanwhile and the event is read,
+/// synced and judged once. The hand clock moves past the lease several
+/// times while the read is held; only renewals keep the work.
 async fn a_stripe_read_longer_than_the_lease_is_processed_once(backend: Backend) {
     let Some(w) = world(
         backend,
         Options {
             test: TestOptions {
-                workers: 2,
-                // Long enough that renewals every second survive a loaded 2-core
-                // machine (Chromium and PostgreSQL beside the suite).
-                lease_secs: 3.0,
+                lease_secs: 0.3,
                 ..TestOptions::default()
             },
-            ..Options::default()
+            ..manual()
         },
     )
     .await
@@ -208,15 +207,42 @@ async fn a_stripe_read_longer_than_the_lease_is_processed_once(backend: Backend)
     };
     let (customer, _) = w.subscribe("u_slow_stripe", &w.pro);
     w.grant(&customer, "u_slow_stripe", "pro");
-    w.sim.set_latency(Duration::from_millis(4800));
-    w.deliver(&customer).await;
-    let run = eventually(Duration::from_secs(30), || async {
-        let runs = w.runs(&customer).await;
-        runs.first().filter(|r| !r.is_pending()).cloned()
+    let event = w.deliver(&customer).await.remove(0);
+    // A's customer read is answered only when the story says so.
+    w.sim
+        .hold_responses("/v1/customers/", "", Duration::from_secs(600), 1);
+    let a = tokio::spawn({
+        let app = w.t.app.clone();
+        async move { parityrail::worker::step(&app, "A").await.unwrap() }
+    });
+    eventually(Duration::from_secs(30), || async {
+        (w.sim.holds_pending() == 0).then_some(())
     })
     .await;
-    w.sim.set_latency(Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let clock = w.clock.clone().unwrap();
+    let store = w.t.store();
+    for round in 0..5 {
+        // Two thirds of a lease pass: by the second round the first lease
+        // would have run out.
+        clock.advance(Duration::from_millis(200));
+        assert!(
+            matches!(
+                parityrail::worker::step(&w.t.app, "B").await.unwrap(),
+                parityrail::worker::Step::Idle
+            ),
+            "round {round}: B claimed work A still holds"
+        );
+        // A renews at the new time (every third of the lease, on the wall clock).
+        let now = clock.now_ms();
+        eventually(Duration::from_secs(30), || async {
+            let lease = store.event_lease(w.project.as_str(), &event).await.unwrap();
+            lease.filter(|(owner, until)| owner == "A" && *until >= now + 200)
+        })
+        .await;
+    }
+    w.sim.release_holds();
+    a.await.unwrap();
+    let run = w.verdict(&customer).await;
     assert_eq!(run.status, RunStatus::Passed);
     assert_eq!(
         w.stripe_reads("/v1/customers/"),

@@ -56,6 +56,8 @@ struct Inner {
     store: RwLock<Store>,
     control: Mutex<Control>,
     served: AtomicU64,
+    /// Bumped by `release_holds`: held answers waiting on it go out at once.
+    released: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for StripeSim {
@@ -90,6 +92,7 @@ impl StripeSim {
                 store: RwLock::new(Store::new(livemode)),
                 control: Mutex::new(Control::default()),
                 served: AtomicU64::new(0),
+                released: tokio::sync::watch::channel(0).0,
             }),
         }
     }
@@ -351,6 +354,26 @@ impl StripeSim {
             delay,
             left: count,
         });
+    }
+
+    /// Sends every answer held back so far at once (a story that holds an
+    /// answer "until I say so" uses a long delay and this).
+    pub fn release_holds(&self) {
+        self.inner.released.send_modify(|g| *g += 1);
+    }
+
+    /// Waits out a held answer: its delay, or a `release_holds` after it
+    /// was held.
+    pub(crate) async fn wait_hold(&self, delay: Duration, generation: u64) {
+        let mut released = self.inner.released.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = released.wait_for(|g| *g > generation) => {}
+        }
+    }
+
+    pub(crate) fn release_generation(&self) -> u64 {
+        *self.inner.released.borrow()
     }
 
     /// API requests served, errors included.

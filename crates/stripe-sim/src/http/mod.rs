@@ -176,9 +176,10 @@ pub(crate) async fn gate(State(app): State<App>, mut req: Request, next: Next) -
                 req.extensions_mut().insert(caller);
                 let response = next.run(req).await;
                 // Held after the data was read: the answer is late, not the read.
+                let generation = app.sim.release_generation();
                 let hold = app.sim.control().take_hold(&path, &query);
                 if let Some(delay) = hold {
-                    tokio::time::sleep(delay).await;
+                    app.sim.wait_hold(delay, generation).await;
                 }
                 response
             }
