@@ -175,7 +175,34 @@ fn parse_url(raw: &str, field: &'static str) -> Result<String, SetupError> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid(field, "must be an http(s) URL with a host"));
     }
+    // URLs are shown on pages and in logs; the probe's signature is its
+    // authentication, so no password travels in one.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            field,
+            "must not carry a user name or password (requests to the app are signed with the probe secret)",
+        ));
+    }
     Ok(raw.trim().trim_end_matches('/').to_string())
+}
+
+/// A URL as typed, fit to show back on a form: any user name and password
+/// in it dropped.
+pub fn shown_url(raw: &str) -> String {
+    let raw: String = raw.chars().take(2000).collect();
+    match url::Url::parse(raw.trim()) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Ok(_) => raw,
+        // Not a URL: only the part after any `user:pass@` is kept.
+        Err(_) => match raw.rsplit_once('@') {
+            Some((_, host)) => host.to_string(),
+            None => raw,
+        },
+    }
 }
 
 /// The app probe as it may be shown.

@@ -53,12 +53,17 @@ impl Page {
 
 impl Dash {
     pub fn new(t: &TestApp) -> Self {
+        Self::at(&t.url(""))
+    }
+
+    /// A client of the dashboard served at `base` (`http://host:port`).
+    pub fn at(base: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: t.url(""),
+            base: base.trim_end_matches('/').to_string(),
             cookie: None,
             csrf: None,
         }

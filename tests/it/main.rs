@@ -15,6 +15,7 @@ mod edges;
 mod ingress;
 mod logs;
 mod members;
+mod no_secret;
 mod onboarding;
 mod process;
 mod resolve;

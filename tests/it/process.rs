@@ -53,13 +53,32 @@ pub struct Server {
 
 impl Server {
     pub fn spawn(env: &[(&str, &str)], port: u16) -> Self {
+        Self::spawn_with(env, port, None)
+    }
+
+    /// As `spawn`, with standard output and error appended to `log`.
+    pub fn spawn_logged(env: &[(&str, &str)], port: u16, log: &std::path::Path) -> Self {
+        Self::spawn_with(env, port, Some(log))
+    }
+
+    fn spawn_with(env: &[(&str, &str)], port: u16, log: Option<&std::path::Path>) -> Self {
+        let output = || match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        };
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PARITYRAIL_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(output())
+            .stderr(output());
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -173,8 +173,8 @@ pub async fn save_probe(
         }
         Err(SetupError::Store(e)) => Err(e.into()),
         Err(e) => {
-            page.url = form.url.chars().take(2000).collect();
-            page.reconcile_url = form.reconcile_url.chars().take(2000).collect();
+            page.url = projects::shown_url(&form.url);
+            page.reconcile_url = projects::shown_url(&form.reconcile_url);
             page.field = field_of(&e, &["url", "secret", "reconcile_url", "customer"]);
             page.error = Some(message_of(&e));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
