@@ -46,9 +46,44 @@ async fn probe_errors_never_show_the_probe_urls_credentials_or_query(backend: Ba
     else {
         return;
     };
+    // A user name or password in either URL is refused before anything is
+    // stored, and the refusal does not repeat it.
+    let project = w.t.project_of(&w.project).await;
+    let before = format!("{:?}", w.t.store().project(&w.project).await.unwrap());
+    for (url, hook) in [
+        (
+            "http://probe-user:hunter2pass@127.0.0.1:9/parityrail/access",
+            None,
+        ),
+        (
+            "http://127.0.0.1:9/parityrail/access",
+            Some("http://hook-user:hookpass77@127.0.0.1:9/reconcile"),
+        ),
+    ] {
+        let refused = parityrail::usecase::projects::set_probe(
+            &w.t.app,
+            &project,
+            url,
+            &parityrail::config::Secret::new(PROBE_SECRET),
+            hook,
+        )
+        .await
+        .unwrap_err();
+        let text = format!("{refused} {refused:?}");
+        assert!(text.contains("user name or password"), "{text}");
+        assert!(
+            !text.contains("hunter2pass") && !text.contains("hookpass77"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        format!("{:?}", w.t.store().project(&w.project).await.unwrap()),
+        before,
+        "nothing was stored"
+    );
     // Port 9 (discard): nothing listens, the connection is refused.
-    let url = "http://probe-user:hunter2pass@127.0.0.1:9/parityrail/access?token=sekrit123";
-    let hook = "http://hook-user:hookpass77@127.0.0.1:9/reconcile?key=hooksecret88";
+    let url = "http://127.0.0.1:9/parityrail/access?token=sekrit123";
+    let hook = "http://127.0.0.1:9/reconcile?key=hooksecret88";
     w.t.set_probe(&w.project, url, PROBE_SECRET, Some(hook))
         .await;
     let (customer, _) = w.subscribe("u_probe", &w.pro);
