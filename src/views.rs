@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use crate::{
     domain::{
         ApiToken, EventRecord, EventStatus, Incident, IncidentKind, IncidentStatus, KeyMode,
-        Member, Role, Run, RunKind, RunStatus, RunStep, Scan, ScanStatus, ScanTrigger, StepName,
-        Trigger,
+        Member, Project, ProjectMode, Role, Run, RunKind, RunStatus, RunStep, Scan, ScanStatus,
+        ScanTrigger, StepName, Trigger,
     },
     rfc3339,
     usecase::connection::{Connection, SecretView},
@@ -344,6 +344,55 @@ impl From<&SecretView> for SigningSecretView {
             last4: s.last4.clone(),
             added_at: rfc3339(s.added_at),
             last_matched_at: s.last_matched_at.map(rfc3339),
+        }
+    }
+}
+
+/// A project's settings (onboarding step 1, `project config`, the API).
+/// The names are `project config`'s flags.
+#[derive(Serialize, ToSchema)]
+pub struct SettingsView {
+    #[schema(example = "prj_01J9ZK3V4Q2W")]
+    pub id: String,
+    pub name: String,
+    pub mode: ProjectMode,
+    /// How long `past_due` keeps access, from the first failed payment (whole days).
+    pub past_due_grace_days: i64,
+    /// The same, exactly.
+    pub past_due_grace_secs: i64,
+    /// Seconds after an event's `created` the app has to fulfil it.
+    pub fulfillment_deadline: i64,
+    /// The Stripe customer metadata key holding the app's user id.
+    pub user_metadata_key: String,
+    /// A paying customer without that key is an incident.
+    pub require_mapping: bool,
+    /// Seconds an event may wait before a `webhook_lag` incident.
+    pub lag_threshold: i64,
+    /// Features come from Stripe entitlements instead of the plan map.
+    pub use_entitlements: bool,
+    /// The daily scan, `HH:MM` UTC.
+    #[schema(example = "03:00")]
+    pub scan_at: String,
+    /// Stripe requests per second a scan may spend; `null`: 80 with a live
+    /// key, 20 with a test key.
+    pub stripe_budget: Option<i64>,
+}
+
+impl From<&Project> for SettingsView {
+    fn from(p: &Project) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            mode: p.mode,
+            past_due_grace_days: p.past_due_grace_secs / 86_400,
+            past_due_grace_secs: p.past_due_grace_secs,
+            fulfillment_deadline: p.fulfillment_deadline_secs,
+            user_metadata_key: p.user_metadata_key.clone(),
+            require_mapping: p.require_mapping,
+            lag_threshold: p.lag_threshold_secs,
+            use_entitlements: p.use_entitlements,
+            scan_at: p.scan_at.clone(),
+            stripe_budget: p.stripe_budget_rps,
         }
     }
 }

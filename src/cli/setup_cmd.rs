@@ -12,7 +12,7 @@ use crate::{
         checks,
         projects::{self, Configure, PlanRuleRequest},
     },
-    views::stored_json,
+    views::{SettingsView, stored_json},
 };
 
 pub async fn probe_set(
@@ -85,11 +85,7 @@ pub async fn config(json_out: bool, app: &App, args: ConfigArgs) -> anyhow::Resu
 }
 
 fn settings_json(p: &Project) -> Value {
-    json!({"id": p.id, "past_due_grace_days": p.past_due_grace_secs / 86_400,
-        "fulfillment_deadline": p.fulfillment_deadline_secs, "user_metadata_key": p.user_metadata_key,
-        "require_mapping": p.require_mapping, "lag_threshold": p.lag_threshold_secs,
-        "use_entitlements": p.use_entitlements, "scan_at": p.scan_at,
-        "stripe_budget": p.stripe_budget_rps})
+    serde_json::to_value(SettingsView::from(p)).unwrap_or(Value::Null)
 }
 
 /// Prints a driven run's verdict (JSON gets `extra`'s fields too); a failed

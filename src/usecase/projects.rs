@@ -68,7 +68,7 @@ impl From<VaultError> for SetupError {
     }
 }
 
-pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> SetupError {
+pub fn invalid(field: &'static str, message: impl Into<String>) -> SetupError {
     SetupError::Invalid {
         field,
         message: message.into(),

@@ -1,6 +1,6 @@
 //! The dashboard in a real browser (issue 8): Debian's Chromium driven
 //! through chromedriver (a child process) over WebDriver. Stories: first
-//! run and sign-in; onboarding step 2 against the Stripe simulator; a
+//! run and sign-in; onboarding steps 1 and 2 against the Stripe simulator; a
 //! viewer and a forged cross-origin post; an incident from a real mismatch
 //! resolved; replay from the event log. Screenshots of the main pages go
 //! to `target/screenshots/`.
@@ -224,8 +224,17 @@ async fn step_two_in_the_browser_copies_the_endpoint_connects_and_survives_a_rec
     };
     member(&w, "ada@example.com", Role::Admin).await;
     b.sign_in("ada@example.com", PASSWORD).await;
-    b.goto(&format!("/projects/{}/onboarding/stripe", w.project))
+    // Step 1: change the scan time, and follow "Next" to step 2.
+    b.goto(&format!("/projects/{}/onboarding/project", w.project))
         .await;
+    b.fill("#scan_at", "04:15").await;
+    b.click("#settings-form button[type=submit]").await;
+    let saved = b.text_with("p.notice", "Settings saved.").await;
+    assert_eq!(saved, "Settings saved.");
+    let stored = w.t.store().project(&w.project).await.unwrap().unwrap();
+    assert_eq!(stored.scan_at, "04:15");
+    b.screenshot("onboarding-project").await;
+    b.click("a[href$=\"/onboarding/stripe\"].next").await;
     let endpoint = b.text("#endpoint-url").await;
     let public = w.t.app.config.public_url.trim_end_matches('/');
     assert_eq!(

@@ -22,6 +22,7 @@ mod resolve;
 mod scan;
 mod scan_once;
 mod security;
+mod settings;
 mod setup_steps;
 mod signature_vectors;
 mod stripe_payloads;

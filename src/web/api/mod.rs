@@ -18,6 +18,7 @@ mod members;
 mod plans;
 mod probe;
 mod scans;
+mod settings;
 mod stripe;
 
 use std::sync::{Arc, OnceLock};
@@ -103,6 +104,7 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(probe::show, probe::set))
         .routes(routes!(probe::test))
         .routes(routes!(plans::list, plans::set, plans::remove))
+        .routes(routes!(settings::show, settings::change))
         .routes(routes!(members::list, members::invite))
         .routes(routes!(members::change_role))
         .routes(routes!(members::tokens, members::create_token))

@@ -16,6 +16,7 @@ mod plans;
 mod projects;
 mod runs;
 mod scans;
+mod settings;
 mod setup;
 mod view;
 
@@ -97,6 +98,10 @@ pub fn router(app: &App) -> Router<App> {
         .route(
             "/projects/{id}/tokens/{token_id}/revoke",
             post(members::revoke_token),
+        )
+        .route(
+            "/projects/{id}/onboarding/project",
+            get(settings::show).post(settings::save),
         )
         .route(
             "/projects/{id}/onboarding/probe",
