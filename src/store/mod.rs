@@ -14,6 +14,7 @@ mod queue;
 mod runs;
 mod scan_app;
 mod scans;
+mod sessions;
 mod settle;
 mod state;
 mod tokens;

@@ -9,6 +9,7 @@
 
 mod auth;
 mod events;
+mod incident;
 mod incidents;
 mod members;
 mod onboarding;
@@ -71,11 +72,11 @@ pub fn router(app: &App) -> Router<App> {
         .route("/projects/{id}/incidents/bulk", post(incidents::bulk))
         .route(
             "/projects/{id}/incidents/{incident_id}",
-            get(incidents::detail),
+            get(incident::detail),
         )
         .route(
             "/projects/{id}/incidents/{incident_id}/{action}",
-            post(incidents::act),
+            post(incident::act),
         )
         .route("/projects/{id}/runs", get(runs::history).post(runs::start))
         .route("/projects/{id}/runs/{run_id}", get(runs::detail))
