@@ -23,7 +23,7 @@ use crate::{
     probe::ProbeClient,
     store::Store,
     stripe::{StripeClient, budget::Budgets},
-    vault::Vault,
+    vault::{Simulated, Vault},
 };
 
 /// How often SQLite's WAL is copied back into the database file, off the
@@ -115,16 +115,27 @@ impl App {
 
     /// [`App::start`] with the clock every deadline, lease and schedule reads.
     pub async fn start_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        Self::boot(config, clock, true).await
+        Self::boot(config, clock, true, None).await
+    }
+
+    /// The demo (SPEC §8a): like [`App::start`], with demo projects reading
+    /// the built-in simulator.
+    pub async fn start_simulated(config: Config, simulated: Simulated) -> anyhow::Result<Self> {
+        Self::boot(config, Arc::new(SystemClock), true, Some(simulated)).await
     }
 
     /// A command of the CLI: like [`App::start`], but a missing master key is
     /// only an error for the commands that open secrets.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        Self::boot(config, Arc::new(SystemClock), false).await
+        Self::boot(config, Arc::new(SystemClock), false, None).await
     }
 
-    async fn boot(config: Config, clock: SharedClock, require_key: bool) -> anyhow::Result<Self> {
+    async fn boot(
+        config: Config,
+        clock: SharedClock,
+        require_key: bool,
+        simulated: Option<Simulated>,
+    ) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         check_master_key(&store, config.master_key.as_ref(), require_key).await?;
@@ -150,7 +161,7 @@ impl App {
                     .await
             }
         });
-        let vault = Vault::new(config.master_key.clone());
+        let vault = Vault::new(config.master_key.clone()).simulating(simulated);
         let intake = Intake {
             directory: ProjectDirectory::new(store.clone(), vault.clone()),
             inbox,

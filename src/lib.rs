@@ -27,6 +27,7 @@ pub mod compare;
 pub mod config;
 pub mod context;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod ids;
 pub mod ingress;

@@ -83,7 +83,7 @@ pub(super) async fn attempt(
         return Ok(draft.unmapped());
     };
     draft.user(&user);
-    let target = match app.vault.probe_target(&app.store, &project.id).await {
+    let target = match app.vault.probe_target(&app.store, &project).await {
         Ok(Some(target)) => target,
         Ok(None) => return Ok(draft.fail(RunKind::Setup, "no app probe is configured")),
         Err(VaultError::Store(e)) => return Err(e),
@@ -170,7 +170,7 @@ async fn sync_from_stripe(
     project: &Project,
     customer: &CustomerId,
 ) -> Result<Result<(), SyncFailure>, StoreError> {
-    let key = match app.vault.stripe_key(&app.store, &project.id).await {
+    let key = match app.vault.stripe_key(&app.store, project).await {
         Ok(Some((key, _))) => key,
         Ok(None) => {
             return Ok(Err(SyncFailure::Auth {

@@ -49,6 +49,16 @@ pub struct Cli {
 pub enum Command {
     /// HTTP server + workers (migrates on start).
     Serve,
+    /// Everything on the embedded default with a simulated Stripe and app
+    /// (SPEC §8a): prints the dashboard URL and a sign-in.
+    Demo {
+        /// Keep the temporary database folder on exit.
+        #[arg(long)]
+        keep: bool,
+        /// Seconds between simulated subscription changes.
+        #[arg(long, default_value_t = 4.0, value_parser = positive_secs)]
+        every: f64,
+    },
     /// Apply database migrations.
     Migrate,
     /// Print a new master key for PARITYRAIL_MASTER_KEY.
@@ -206,14 +216,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Serve = cli.command {
-        let shutdown = CancellationToken::new();
-        let on_signal = shutdown.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            on_signal.cancel();
-        });
-        return app::run(config, shutdown).await;
+        return app::run(config, on_signal()).await;
+    }
+    if let Command::Demo { keep, every } = cli.command {
+        let options = crate::demo::DemoOptions {
+            database_set: std::env::var_os("DATABASE_URL").is_some(),
+            keep,
+            every: std::time::Duration::from_secs_f64(every),
+        };
+        return crate::demo::run(config, options, on_signal()).await;
     }
     let app = App::open(config).await?;
     let result = dispatch(cli.json, &app, cli.command).await;
@@ -233,7 +244,9 @@ fn name_flags(err: anyhow::Error) -> anyhow::Error {
 
 async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Keygen | Command::Openapi | Command::Serve => unreachable!("handled before"),
+        Command::Keygen | Command::Openapi | Command::Serve | Command::Demo { .. } => {
+            unreachable!("handled before")
+        }
         Command::Migrate => {
             let backend = crate::usecase::health::backend(app);
             print(
@@ -360,6 +373,27 @@ pub(crate) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce
 }
 
 pub use crate::rfc3339;
+
+/// Cancelled on Ctrl-C or SIGTERM.
+fn on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let cancel = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        cancel.cancel();
+    });
+    shutdown
+}
+
+fn positive_secs(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "must be a number of seconds from 0.1 to 3600, got {raw:?}"
+        )),
+    }
+}
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -112,7 +112,7 @@ impl ProjectDirectory {
             return Ok(None);
         };
         let key_mode = self.store.integration(id).await?.map(|i| i.key_mode);
-        let secrets = self.vault.webhook_secrets(&self.store, id).await?;
+        let secrets = self.vault.webhook_secrets(&self.store, &project).await?;
         let entry = Arc::new(ProjectEntry {
             project,
             key_mode,

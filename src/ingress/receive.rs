@@ -19,8 +19,9 @@ use crate::{
 pub enum Addressed {
     /// No such project (or an id that does not parse): 404.
     Unknown,
-    /// A demo project: live traffic is ignored by design, nothing is read or stored.
-    Demo,
+    /// A demo project: live traffic is ignored by design, nothing is read or
+    /// stored; only the demo's own simulator delivers to it (`web::simulated_router`).
+    Demo(Arc<ProjectEntry>),
     Project(Arc<ProjectEntry>),
 }
 
@@ -64,7 +65,7 @@ impl Intake {
         };
         Ok(match self.directory.get(&id).await? {
             None => Addressed::Unknown,
-            Some(entry) if entry.project.mode == ProjectMode::Demo => Addressed::Demo,
+            Some(entry) if entry.project.mode == ProjectMode::Demo => Addressed::Demo(entry),
             Some(entry) => Addressed::Project(entry),
         })
     }

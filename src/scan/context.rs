@@ -65,13 +65,13 @@ impl Ctx {
             .ok_or(ScanError::NotScannable("no such project"))?;
         let (key, mode) = app
             .vault
-            .stripe_key(&app.store, &project.id)
+            .stripe_key(&app.store, &project)
             .await
             .map_err(|e| ScanError::Stripe(e.to_string()))?
             .ok_or(ScanError::NotScannable("no Stripe key"))?;
         let target = app
             .vault
-            .probe_target(&app.store, &project.id)
+            .probe_target(&app.store, &project)
             .await
             .map_err(|e| ScanError::Stripe(e.to_string()))?
             .ok_or(ScanError::NotScannable("no app probe"))?;

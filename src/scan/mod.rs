@@ -29,6 +29,7 @@ use crate::{
     ids::ProjectId,
     lease::LeaseKeeper,
     store::{NewIncident, NewScan, ScanEnd, StoreError},
+    vault::VaultError,
 };
 use context::Ctx;
 pub use slices::{Slice, SlicePlan};
@@ -113,8 +114,22 @@ pub type Progress = Arc<dyn Fn(&ScanSummary) + Send + Sync>;
 /// Only projects with a Stripe key and an app probe can be scanned; a demo
 /// project is scanned against its built-in simulator like any other.
 pub async fn is_scannable(app: &App, project: &Project) -> Result<bool, StoreError> {
-    Ok(app.store.integration(&project.id).await?.is_some()
-        && app.store.probe_config(&project.id).await?.is_some())
+    let has = |r: Result<bool, VaultError>| match r {
+        Ok(has) => Ok(has),
+        Err(VaultError::Store(e)) => Err(e),
+        // A secret that cannot be opened is reported when the scan runs.
+        Err(_) => Ok(true),
+    };
+    Ok(has(app
+        .vault
+        .stripe_key(&app.store, project)
+        .await
+        .map(|k| k.is_some()))?
+        && has(app
+            .vault
+            .probe_target(&app.store, project)
+            .await
+            .map(|p| p.is_some()))?)
 }
 
 /// A scan to run: `created` is false when the project already had one

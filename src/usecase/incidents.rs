@@ -162,7 +162,7 @@ pub async fn reconcile(
     let (Some(user), Some(expected)) = (&incident.app_user_id, &incident.expected) else {
         return Err(ActionError::NotReconcilable(incident.id));
     };
-    let target = match app.vault.probe_target(&app.store, &project.id).await {
+    let target = match app.vault.probe_target(&app.store, project).await {
         Ok(target) => target,
         Err(VaultError::Store(e)) => return Err(e.into()),
         Err(_) => return Err(ActionError::SecretUnavailable),

@@ -106,6 +106,18 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
+/// The demo's loopback-only intake: where its simulator delivers signed
+/// webhooks for demo projects (the public endpoint ignores them).
+pub fn simulated_router(app: App) -> Router {
+    Router::new()
+        .route(
+            "/simulated/webhooks/stripe/{project_id}",
+            post(webhook::receive_simulated_webhook),
+        )
+        .layer(RequestBodyTimeoutLayer::new(app.config.body_read_timeout))
+        .with_state(app)
+}
+
 /// Headers every answer carries: a strict Content-Security-Policy (no
 /// inline script, no framing, forms post only here), `nosniff`, a referrer
 /// policy that keeps `Origin` on same-origin posts, and HSTS over https.

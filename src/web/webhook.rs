@@ -67,16 +67,38 @@ pub async fn receive_stripe_webhook(
     body: Body,
 ) -> Answer {
     let entry = match app.intake.address(&raw_id).await? {
-        Addressed::Unknown => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_project",
-                "no such project",
-            ));
-        }
-        Addressed::Demo => return ok(json!({"received": true, "ignored": "demo project"})),
+        Addressed::Unknown => return Err(unknown_project()),
+        Addressed::Demo(_) => return ok(json!({"received": true, "ignored": "demo project"})),
         Addressed::Project(entry) => entry,
     };
+    deliver(&app, entry, &headers, body).await
+}
+
+/// What the demo's simulator delivers to: demo projects only, served on a
+/// loopback listener of the demo's own (never the public one).
+pub async fn receive_simulated_webhook(
+    State(app): State<App>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    match app.intake.address(&raw_id).await? {
+        Addressed::Demo(entry) => deliver(&app, entry, &headers, body).await,
+        _ => Err(unknown_project()),
+    }
+}
+
+fn unknown_project() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_project", "no such project")
+}
+
+/// Verifies, stores and answers one delivery (SPEC §2).
+async fn deliver(
+    app: &App,
+    entry: std::sync::Arc<crate::ingress::directory::ProjectEntry>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(body_error)?;

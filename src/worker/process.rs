@@ -141,7 +141,7 @@ async fn sync_customer(app: &App, claim: &Claim) -> Result<(CustomerState, Proje
         Ok(None) => return Err(Failure::Permanent("project no longer exists".into())),
         Err(e) => return Err(transient(e.to_string(), None)),
     };
-    let api_key = match app.vault.stripe_key(&app.store, &project_id).await {
+    let api_key = match app.vault.stripe_key(&app.store, &project).await {
         Ok(Some((key, _))) => key,
         Ok(None) => return Err(Failure::Permanent("project has no Stripe API key".into())),
         Err(VaultError::Store(e)) => return Err(transient(e.to_string(), None)),

@@ -11,6 +11,7 @@ mod cli;
 mod cli_checks;
 mod crash;
 mod dashboard;
+mod demo;
 mod edges;
 mod ingress;
 mod logs;

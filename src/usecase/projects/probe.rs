@@ -193,7 +193,7 @@ pub async fn test_saved_probe(
     project: &Project,
     customer: &str,
 ) -> Result<Option<ProbeTest>, SetupError> {
-    let Some(target) = app.vault.probe_target(&app.store, &project.id).await? else {
+    let Some(target) = app.vault.probe_target(&app.store, project).await? else {
         return Ok(None);
     };
     Ok(Some(run_probe_test(app, project, &target, customer).await?))
