@@ -26,6 +26,7 @@ mod security;
 mod settings;
 mod setup_steps;
 mod signature_vectors;
+mod stripe_cli;
 mod stripe_payloads;
 mod trust;
 mod worker;
