@@ -18,6 +18,7 @@ mod logs;
 mod members;
 mod no_secret;
 mod onboarding;
+mod probe_examples;
 mod process;
 mod resolve;
 mod scan;
