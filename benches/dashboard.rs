@@ -282,6 +282,7 @@ async fn seed(app: &App, project: &str, opts: &Options) -> anyhow::Result<String
                     observed: Some(json!({"found": true, "active": false, "plan": null, "features": [], "limits": {}})),
                     deploy_sha: Some("abc1234".into()),
                     run_id: run_ids.get(i).cloned(),
+                    drill: false,
                 },
             })
             .await?;

@@ -57,6 +57,8 @@ pub struct RunView {
     pub deadline: String,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// A drill's run (trigger `drill`, SPEC §8b).
+    pub drill: bool,
     /// Every step of evidence, in order (a single run only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepView>>,
@@ -78,6 +80,7 @@ impl From<&Run> for RunView {
             id: run.id.clone(),
             customer: run.customer_id.clone(),
             trigger: run.trigger,
+            drill: run.trigger == Trigger::Drill,
             external_id: run.external_id.clone(),
             event_id: run.event_id.clone(),
             status: run.status,
@@ -136,6 +139,8 @@ pub struct EventView {
     pub received_at: String,
     pub processed_at: Option<String>,
     pub attempts: i64,
+    /// A drill's labelled event (SPEC §8b).
+    pub drill: bool,
 }
 
 impl From<&EventRecord> for EventView {
@@ -149,6 +154,7 @@ impl From<&EventRecord> for EventView {
             received_at: rfc3339(e.received_at),
             processed_at: e.processed_at.map(rfc3339),
             attempts: e.attempts,
+            drill: crate::domain::is_drill_event(&e.event_id),
         }
     }
 }
@@ -182,6 +188,8 @@ pub struct IncidentView {
     /// The runs that prove it, newest first.
     pub runs: Vec<String>,
     pub details: Value,
+    /// Opened by a drill (SPEC §8b): never a real incident.
+    pub drill: bool,
 }
 
 impl IncidentView {
@@ -204,6 +212,7 @@ impl IncidentView {
             guidance: i.kind.guidance().to_string(),
             runs: runs.to_vec(),
             details: stored_json(Some(&i.details)),
+            drill: i.drill,
         }
     }
 }

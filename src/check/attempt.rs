@@ -65,7 +65,10 @@ pub(super) async fn attempt(
         past_due_grace_secs: project.past_due_grace_secs,
     };
     let now = draft.now;
-    let expected = expected_access(&views, entitlements.as_deref(), &map, &policy, now / 1000);
+    let mut expected = expected_access(&views, entitlements.as_deref(), &map, &policy, now / 1000);
+    if run.trigger == crate::domain::Trigger::Drill {
+        super::drill_expectation(&mut expected);
+    }
     let mut draft = draft.with_state(Base::new(&views, &expected));
     // Evidence of the state judged: once per generation.
     if run.probe_attempts == 0 || run.generation != run.judged_generation {
@@ -213,6 +216,7 @@ async fn sync_from_stripe(
                     owner: "",
                     now: app.now_ms(),
                     check: None,
+                    drill: None,
                 })
                 .await?;
             Ok(Ok(()))

@@ -262,6 +262,7 @@ impl Draft {
                 observed: observed.map(|o| o.0.clone()),
                 deploy_sha: observed.and_then(|o| o.1.map(str::to_string)),
                 run_id: Some(self.run_id.clone()),
+                drill: self.trigger == crate::domain::Trigger::Drill.as_str(),
             },
         }
     }

@@ -36,12 +36,36 @@ pub enum CheckError {
 pub fn webhook_check<'a>(project: &Project, items: &'a [ClaimedItem]) -> Option<WebhookCheck<'a>> {
     let newest = items
         .iter()
-        .filter(|i| i.replay_run_id.is_none())
+        .filter(|i| i.replay_run_id.is_none() && !crate::domain::is_drill_event(&i.event_id))
         .max_by_key(|i| (i.event_created, i.id))?;
     Some(WebhookCheck {
         event_id: &newest.event_id,
         deadline: (newest.event_created + project.fulfillment_deadline_secs) * 1000,
     })
+}
+
+/// The drill run a claim starts when it holds a drill's event (SPEC §8b):
+/// its own run (trigger `drill`), never merged with the customer's real
+/// check, judged at once (the drill's expected access is made to differ).
+pub fn drill_check(items: &[ClaimedItem]) -> Option<WebhookCheck<'_>> {
+    let drill = items
+        .iter()
+        .filter(|i| i.replay_run_id.is_none() && crate::domain::is_drill_event(&i.event_id))
+        .max_by_key(|i| (i.event_created, i.id))?;
+    Some(WebhookCheck {
+        event_id: &drill.event_id,
+        deadline: drill.event_created * 1000,
+    })
+}
+
+/// The feature a drill expects, which no app grants: the drill's check
+/// must find it missing, so monitoring has to open an incident.
+pub const DRILL_FEATURE: &str = "parityrail_drill";
+
+/// A drill's expected access: what Stripe says, plus [`DRILL_FEATURE`].
+pub(crate) fn drill_expectation(expected: &mut crate::access::ExpectedAccess) {
+    expected.access.active = true;
+    expected.access.features.insert(DRILL_FEATURE.to_string());
 }
 
 /// Starts a manual or scan check now (deadline now: one verdict). It reads

@@ -93,6 +93,18 @@ pub enum Command {
     Check { project: String, customer: String },
     /// Full scan of every customer now, with a progress bar.
     Scan { project: String },
+    /// Prove monitoring works end to end (SPEC §8b): one labelled event for a
+    /// real customer through the running service's webhook URL, whose check
+    /// must open an incident. Exit 0 only when it did.
+    Drill {
+        project: String,
+        /// The running service (default: PARITYRAIL_PUBLIC_URL).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the check and its incident.
+        #[arg(long, default_value_t = 60.0, value_parser = positive_secs)]
+        wait: f64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,6 +291,10 @@ async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result
         Command::Scan { project } => scan_cmd::scan(json_out, app, &project).await,
         Command::Check { project, customer } => {
             setup_cmd::check(json_out, app, &project, &customer).await
+        }
+        Command::Drill { project, url, wait } => {
+            let url = url.unwrap_or_else(|| app.config.public_url.clone());
+            setup_cmd::drill(json_out, app, &project, &url, wait).await
         }
         Command::Incidents(cmd) => incident_cmd::run(json_out, app, cmd).await,
         Command::Token(cmd) => token_cmd::run(json_out, app, cmd).await,

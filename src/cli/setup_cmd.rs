@@ -120,3 +120,36 @@ pub async fn check(json_out: bool, app: &App, project: &str, customer: &str) -> 
         .ok_or_else(|| anyhow::anyhow!("the run vanished"))?;
     report_verdict(json_out, &run, json!({}))
 }
+
+/// `parityrail drill`: the stages as they passed, then exit 0 only when
+/// monitoring caught the drill.
+pub async fn drill(
+    json_out: bool,
+    app: &App,
+    project: &str,
+    url: &str,
+    wait: f64,
+) -> anyhow::Result<()> {
+    let project = find(app, project).await?;
+    let report =
+        crate::usecase::drill::run(app, &project, url, std::time::Duration::from_secs_f64(wait))
+            .await?;
+    print(json_out, serde_json::to_value(&report)?, || {
+        let mut out = format!("drill {} for {}\n", report.event_id, report.customer);
+        for s in &report.stages {
+            let mark = if s.ok { "ok  " } else { "FAIL" };
+            out.push_str(&format!("  {mark} {:<16} {}\n", s.stage, s.detail));
+        }
+        out.push_str(if report.caught {
+            "monitoring works: the drill was caught"
+        } else {
+            "monitoring did NOT catch the drill"
+        });
+        out
+    });
+    if report.caught {
+        Ok(())
+    } else {
+        Err(CheckFailed.into())
+    }
+}

@@ -14,6 +14,15 @@ pub use records::{
 };
 pub use subscription::{Subscription, SubscriptionItem};
 
+/// The id prefix of a drill's event (SPEC §8b): ParityRail sends it, signed
+/// with the project's own secret, and labels everything it leads to.
+pub const DRILL_EVENT_PREFIX: &str = "evt_parityrail_drill_";
+
+/// Whether `event_id` is a drill's.
+pub fn is_drill_event(event_id: &str) -> bool {
+    event_id.starts_with(DRILL_EVENT_PREFIX)
+}
+
 /// Defines a string-named enum: `as_str`, `FromStr`, `Display` and serde as
 /// its name.
 macro_rules! named_enum {

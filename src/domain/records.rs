@@ -109,6 +109,8 @@ pub struct Incident {
     pub expected: Option<String>,
     pub observed: Option<String>,
     pub deploy_sha: Option<String>,
+    /// Opened by a drill (SPEC §8b), never a real incident.
+    pub drill: bool,
 }
 
 impl Incident {

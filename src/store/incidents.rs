@@ -18,6 +18,8 @@ pub struct Evidence {
     pub deploy_sha: Option<String>,
     /// The run that proves it; every proving run is linked.
     pub run_id: Option<String>,
+    /// Opened by a drill (SPEC §8b): kept apart from real incidents.
+    pub drill: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +78,7 @@ pub(super) struct IncidentRow {
     expected: Option<String>,
     observed: Option<String>,
     deploy_sha: Option<String>,
+    drill: bool,
 }
 
 impl TryFrom<IncidentRow> for Incident {
@@ -97,21 +100,22 @@ impl TryFrom<IncidentRow> for Incident {
             expected: r.expected,
             observed: r.observed,
             deploy_sha: r.deploy_sha,
+            drill: r.drill,
         })
     }
 }
 
 pub(super) const INCIDENT_COLUMNS: &str =
     "id, kind, status, customer_id, event_id, details, first_seen, last_seen, count,
-    app_user_id, subscription_id, subscription_status, expected, observed, deploy_sha";
+    app_user_id, subscription_id, subscription_status, expected, observed, deploy_sha, drill";
 
 pub(super) const OPEN_INCIDENT: &str =
     "INSERT INTO incidents (id, project_id, kind, customer_id, status, event_id, details,
         first_seen, last_seen, count, app_user_id, subscription_id, subscription_status,
-        expected, observed, deploy_sha)
+        expected, observed, deploy_sha, drill)
      VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7, COALESCE(CAST($8 AS BIGINT), 1),
-        $9, $10, $11, $12, $13, $14)
-     ON CONFLICT (project_id, customer_id, kind) WHERE status <> 'resolved'
+        $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (project_id, customer_id, kind, drill) WHERE status <> 'resolved'
      DO UPDATE SET last_seen = excluded.last_seen, details = excluded.details,
         count = COALESCE(CAST($8 AS BIGINT), incidents.count + 1),
         event_id = COALESCE(excluded.event_id, incidents.event_id),
@@ -149,6 +153,7 @@ macro_rules! open_incident_in {
             .bind(e.expected.as_ref().map(serde_json::Value::to_string))
             .bind(e.observed.as_ref().map(serde_json::Value::to_string))
             .bind(&e.deploy_sha)
+            .bind(e.drill)
             .fetch_one(&mut *$tx)
             .await?;
         if let Some(run_id) = &e.run_id {

@@ -6,6 +6,7 @@
 mod batch;
 mod checks;
 mod dashboard;
+mod drill;
 mod inbox;
 mod incidents;
 mod logs;

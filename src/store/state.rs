@@ -56,6 +56,8 @@ pub struct SyncCommit<'a> {
     pub owner: &'a str,
     pub now: i64,
     pub check: Option<WebhookCheck<'a>>,
+    /// A drill's run, apart from `check` (SPEC §8b).
+    pub drill: Option<WebhookCheck<'a>>,
 }
 
 /// What a committed sync started.
@@ -65,6 +67,8 @@ pub struct SyncOutcome {
     pub run_id: Option<String>,
     /// Replay runs made due by this sync.
     pub replay_runs: Vec<String>,
+    /// The drill run started.
+    pub drill_run_id: Option<String>,
 }
 
 // `past_due_since` is when Stripe recorded the first failed payment of the
@@ -210,6 +214,26 @@ impl Store {
                         }
                     }
                 };
+            }
+            if let Some(drill) = &c.drill {
+                let id = format!("run_{}", crate::ids::random_id());
+                let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{INSERT_RUN} ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING"
+                )))
+                .bind(&id)
+                .bind(&state.project_id)
+                .bind(&state.customer_id)
+                .bind(Trigger::Drill.as_str())
+                .bind(drill.event_id)
+                .bind(drill.event_id)
+                .bind(drill.deadline)
+                .bind(c.now)
+                .bind(c.now)
+                .bind(false)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                outcome.drill_run_id = (inserted == 1).then_some(id);
             }
             for run_id in &replays {
                 let activated = sqlx::query(ACTIVATE_REPLAY)

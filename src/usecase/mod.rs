@@ -19,6 +19,7 @@
 pub mod accounts;
 pub mod checks;
 pub mod connection;
+pub mod drill;
 pub mod events;
 pub mod health;
 pub mod incidents;

@@ -68,10 +68,14 @@ pub async fn step(app: &App, owner: &str) -> Result<Step, StoreError> {
                 } else {
                     None
                 },
+                drill: crate::check::drill_check(&claim.items),
             };
             match app.store.complete_sync(&commit).await? {
                 Some(outcome) => {
-                    if outcome.run_id.is_some() || !outcome.replay_runs.is_empty() {
+                    if outcome.run_id.is_some()
+                        || outcome.drill_run_id.is_some()
+                        || !outcome.replay_runs.is_empty()
+                    {
                         app.wake.notify_waiters();
                     }
                     tracing::info!(project_id = %claim.project_id, customer = %claim.customer_id,

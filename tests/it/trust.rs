@@ -305,6 +305,7 @@ async fn a_late_settle_from_a_worker_that_lost_its_lease_changes_nothing(backend
             event_id: &a.items[0].event_id,
             deadline: now,
         }),
+        drill: None,
     };
     assert_eq!(store.complete_sync(&commit).await.unwrap(), None);
     assert!(!store.retry_later(&a.items, "A", now, "late").await.unwrap());

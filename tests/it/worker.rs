@@ -291,6 +291,7 @@ async fn save(store: &parityrail::store::Store, state: &CustomerState) {
             owner: "",
             now: state.snapshot_at,
             check: None,
+            drill: None,
         })
         .await
         .unwrap()

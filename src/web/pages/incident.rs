@@ -48,6 +48,8 @@ pub struct IncidentPage {
     pub chrome: Chrome,
     pub id: String,
     pub kind: &'static str,
+    /// Opened by a drill.
+    pub drill: bool,
     pub status: &'static str,
     pub resolved: bool,
     pub customer: String,
@@ -133,6 +135,7 @@ async fn incident_page(
     Ok(IncidentPage {
         chrome: Chrome::new(signed_in, Some(membership), "incidents"),
         kind: i.kind.as_str(),
+        drill: i.drill,
         status: i.status.as_str(),
         resolved: i.is_resolved(),
         customer: i.customer_id.clone(),

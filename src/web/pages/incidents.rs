@@ -49,6 +49,8 @@ pub struct Tab {
 pub struct InboxRow {
     pub id: String,
     pub kind: &'static str,
+    /// Opened by a drill.
+    pub drill: bool,
     pub customer: String,
     pub user: String,
     pub expected: String,
@@ -140,6 +142,7 @@ async fn inbox_page(
         .into_iter()
         .map(|i| InboxRow {
             kind: i.kind.as_str(),
+            drill: i.drill,
             customer: i.customer_id.clone(),
             user: i.app_user_id.clone().unwrap_or_default(),
             expected: view::access_line(i.expected.as_deref()),
