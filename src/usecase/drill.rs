@@ -50,6 +50,9 @@ pub enum DrillError {
     Store(#[from] StoreError),
 }
 
+/// How long the pages and the API wait for a drill's stages.
+pub const SERVED_WAIT: Duration = Duration::from_secs(30);
+
 impl From<VaultError> for DrillError {
     fn from(e: VaultError) -> Self {
         match e {
@@ -60,7 +63,7 @@ impl From<VaultError> for DrillError {
 }
 
 /// One stage of the drill and what was seen there.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Stage {
     /// `accepted`, `stored`, `processed`, `stripe_read`, `probed`,
     /// `compared`, `incident_opened`.
@@ -70,7 +73,7 @@ pub struct Stage {
 }
 
 /// What a drill proved.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DrillReport {
     pub drill: bool,
     pub project_id: String,

@@ -12,6 +12,7 @@
 
 pub mod auth;
 mod checks;
+mod drill;
 mod events;
 mod incidents;
 mod members;
@@ -98,6 +99,7 @@ fn api() -> OpenApiRouter<App> {
         .routes(routes!(events::replay))
         .routes(routes!(scans::list, scans::start))
         .routes(routes!(scans::show))
+        .routes(routes!(drill::start))
         .routes(routes!(stripe::connection, stripe::connect))
         .routes(routes!(stripe::secrets, stripe::add_secret))
         .routes(routes!(stripe::remove_secret))

@@ -8,6 +8,7 @@
 //! before any handler runs, so it changes nothing.
 
 mod auth;
+mod drill;
 mod events;
 mod incident;
 mod incidents;
@@ -56,6 +57,7 @@ pub fn router(app: &App) -> Router<App> {
         .route("/logout/everywhere", post(auth::logout_everywhere))
         .route("/setup", get(auth::setup_page).post(auth::setup))
         .route("/projects/{id}", get(projects::overview))
+        .route("/projects/{id}/drill", post(drill::run))
         .route(
             "/projects/{id}/onboarding/stripe",
             get(onboarding::stripe).post(onboarding::connect),
