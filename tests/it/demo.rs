@@ -2,8 +2,8 @@
 //! sign-in, reaches the seeded mismatches (and none for the healthy
 //! customers), ignores live traffic to the demo project's public webhook
 //! URL, and stops cleanly on SIGINT with its temporary database removed.
-//! A taken address or a database with real projects stops it with one
-//! clear line and changes nothing.
+//! A taken address, an unwritable folder or a database with real projects
+//! stops it with one clear line and changes nothing.
 
 use std::{
     io::{BufRead, BufReader},
@@ -218,7 +218,7 @@ async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_address_or_a_real_installation_stops_the_demo_and_changes_nothing() {
+async fn a_taken_address_an_unwritable_folder_or_a_real_installation_stop_the_demo_with_one_line() {
     parityrail::install_crypto_provider();
     // The address is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -256,6 +256,27 @@ async fn a_taken_address_or_a_real_installation_stops_the_demo_and_changes_nothi
     assert_eq!(projects.len(), 1, "no demo project was added");
     assert_ne!(projects[0].mode, ProjectMode::Demo);
     store.close().await;
+
+    // An unwritable folder, for the temporary database or for DATABASE_URL.
+    let out = demo_command(free_port())
+        .env("TMPDIR", "/proc/parityrail-nowhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot create a temporary folder for the demo database"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let out = demo_command(free_port())
+        .env("DATABASE_URL", "sqlite:///proc/parityrail-nowhere/demo.db")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("cannot open the demo database"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 
     // A bad interval is refused before anything starts.
     let out = demo_command(free_port())
