@@ -48,13 +48,8 @@ impl StripeSim {
     /// Registers a webhook endpoint; every event emitted from now on is
     /// queued for it. Returns its `we_…` id.
     pub fn add_webhook_endpoint(&self, url: &str, secret: &str) -> String {
-        let mut store = self.store_mut();
-        let id = crate::ids::format_short("we", store.endpoints.len() as u32, &store.tag);
-        store.endpoints.push(Endpoint {
-            url: url.to_owned(),
-            secret: secret.to_owned(),
-        });
-        id
+        self.store_mut()
+            .add_endpoint(url, secret, vec!["*".to_owned()])
     }
 
     /// Queues an already emitted event again for every endpoint, to test

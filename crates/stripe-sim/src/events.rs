@@ -22,7 +22,7 @@ impl Store {
             "created": created,
             "data": data,
             "livemode": self.livemode,
-            "pending_webhooks": self.endpoints.len(),
+            "pending_webhooks": self.endpoints.iter().filter(|e| e.wants(kind)).count(),
             // Changes made through the simulator's control API play the part
             // of Stripe's automatic processing, which has no request id.
             "request": { "id": null, "idempotency_key": null },
@@ -34,9 +34,27 @@ impl Store {
         });
         self.event_index.insert(key(created, s));
         for endpoint in 0..self.endpoints.len() {
-            self.outbox.push_back((s, endpoint));
+            if self.endpoints[endpoint].wants(kind) {
+                self.outbox.push_back((s, endpoint));
+            }
         }
         event
+    }
+
+    /// Registers an endpoint; every event emitted from now on that it
+    /// wants is queued for it. Returns its `we_…` id.
+    pub(crate) fn add_endpoint(&mut self, url: &str, secret: &str, enabled: Vec<String>) -> String {
+        let id = crate::ids::format_short("we", self.endpoints.len() as u32, &self.tag);
+        let created = self.clock.now();
+        self.endpoints.push(crate::state::Endpoint {
+            id: id.clone(),
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            enabled_events: enabled,
+            created,
+            deleted: false,
+        });
+        id
     }
 
     /// Emits unless automatic events are switched off for bulk seeding.
@@ -48,8 +66,11 @@ impl Store {
 
     /// Queues an already emitted event again for every endpoint.
     pub(crate) fn requeue(&mut self, event: u32) {
+        let kind = self.events[event as usize].kind.clone();
         for endpoint in 0..self.endpoints.len() {
-            self.outbox.push_back((event, endpoint));
+            if self.endpoints[endpoint].wants(&kind) {
+                self.outbox.push_back((event, endpoint));
+            }
         }
     }
 }

@@ -23,8 +23,39 @@ pub(crate) struct StoredEvent {
 /// A registered webhook endpoint.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
+    pub id: String,
     pub url: String,
     pub secret: String,
+    /// Event types it receives (`*`: all; `customer.subscription.*` allowed).
+    pub enabled_events: Vec<String>,
+    pub created: i64,
+    /// Deleted endpoints keep their slot (outbox entries name slots).
+    pub deleted: bool,
+}
+
+impl Endpoint {
+    /// Whether an event of type `kind` goes to it.
+    pub(crate) fn wants(&self, kind: &str) -> bool {
+        !self.deleted
+            && self
+                .enabled_events
+                .iter()
+                .any(|f| f == "*" || crate::events::type_matches(f, kind))
+    }
+
+    /// Stripe's shape; the secret only when it was just created.
+    pub(crate) fn json(&self, livemode: bool, with_secret: bool) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "id": self.id, "object": "webhook_endpoint", "url": self.url,
+            "enabled_events": self.enabled_events, "status": "enabled",
+            "livemode": livemode, "created": self.created, "api_version": null,
+            "application": null, "description": null, "metadata": {},
+        });
+        if with_secret {
+            v["secret"] = serde_json::Value::String(self.secret.clone());
+        }
+        v
+    }
 }
 
 /// Everything the simulated account holds, behind one lock.

@@ -5,6 +5,7 @@
 pub(crate) mod error;
 mod query;
 mod routes;
+mod webhook_endpoints;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -36,6 +36,14 @@ pub(crate) fn router(app: App) -> Router {
         )
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(get_event))
+        .route(
+            "/v1/webhook_endpoints",
+            get(super::webhook_endpoints::list).post(super::webhook_endpoints::create),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}",
+            get(super::webhook_endpoints::show).delete(super::webhook_endpoints::remove),
+        )
         .fallback(unrecognized)
         .method_not_allowed_fallback(unrecognized)
         .layer(middleware::from_fn_with_state(app.clone(), gate))

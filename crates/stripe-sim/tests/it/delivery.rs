@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::Sha256;
 use stripe_sim::{StripeSim, sign_header};
 
@@ -170,4 +171,100 @@ async fn gives_up_after_max_attempts_on_connection_errors() {
     assert_eq!(reports[0].last_status, None);
     assert!(!reports[0].delivered);
     assert_eq!(sim.pending_deliveries(), 0);
+}
+
+#[tokio::test]
+async fn webhook_endpoints_are_created_over_http_filter_events_and_stop_when_deleted() {
+    let env = crate::env().await;
+    let (_, price) = catalogue(&env.sim);
+    let base = env.handle.base_url();
+    let post = |body: &'static str| {
+        env.http
+            .post(format!("{base}/v1/webhook_endpoints"))
+            .bearer_auth(crate::KEY)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    // Bad input: no URL, no events, not a URL.
+    for (body, param) in [
+        ("enabled_events[]=*", "url"),
+        ("url=https%3A%2F%2Fapp.example.com%2Fhook", "enabled_events"),
+        ("url=ftp%3A%2F%2Fx&enabled_events[]=*", "url"),
+    ] {
+        let resp = post(body).await.unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["param"], param, "{err}");
+    }
+    assert_eq!(
+        env.get("/v1/webhook_endpoints").await.body["data"],
+        serde_json::json!([])
+    );
+
+    // Created with the SDKs' indexed arrays; the secret comes back once.
+    let resp =
+        post("url=https%3A%2F%2Fapp.example.com%2Fhook&enabled_events[0]=customer.subscription.*")
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("we_"));
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        created["enabled_events"],
+        serde_json::json!(["customer.subscription.*"])
+    );
+    let listed = env.get("/v1/webhook_endpoints").await.body;
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+    assert!(listed["data"][0].get("secret").is_none(), "shown once");
+    let shown = env.get(&format!("/v1/webhook_endpoints/{id}")).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.get("secret").is_none());
+
+    // Only the events it asked for are queued for it.
+    let customer = env.sim.create_customer("e@example.com", &[]);
+    env.sim
+        .create_subscription(&customer, &[&price], "active", &[]);
+    assert_eq!(
+        env.sim.pending_deliveries(),
+        1,
+        "customer.subscription.created only"
+    );
+    let event = env
+        .sim
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "customer.subscription.created")
+        .unwrap();
+    assert_eq!(event["pending_webhooks"], 1);
+
+    // Deleted: what was pending is dropped and nothing more is queued.
+    let deleted: Value = env
+        .http
+        .delete(format!("{base}/v1/webhook_endpoints/{id}"))
+        .bearer_auth(crate::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(env.sim.pending_deliveries(), 0);
+    env.sim.create_customer("f@example.com", &[]);
+    let sub = env
+        .sim
+        .create_subscription(&customer, &[&price], "active", &[]);
+    env.sim.cancel_subscription(&sub);
+    assert_eq!(env.sim.pending_deliveries(), 0);
+    assert_eq!(
+        env.get(&format!("/v1/webhook_endpoints/{id}")).await.status,
+        404
+    );
+    assert_eq!(
+        env.get("/v1/webhook_endpoints").await.body["data"],
+        serde_json::json!([])
+    );
 }
