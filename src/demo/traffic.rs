@@ -2,7 +2,8 @@
 //! downgrades, fails a payment, recovers, cancels or comes back. Stripe
 //! sends the webhooks; the sample app follows, usually within seconds,
 //! sometimes only after the deadline (an incident opens) and then "fixes"
-//! the customer, after which the next event's check resolves it.
+//! the customer, after which the next event's check resolves it. Some
+//! deliveries arrive twice or out of order, as Stripe's may.
 
 use std::time::Duration;
 
@@ -62,6 +63,13 @@ pub async fn run(
         } else {
             Duration::from_millis(rng.random_range(300..3_000))
         };
+        // Stripe delivers at least once, in no promised order.
+        if tick.is_multiple_of(5) {
+            sim.inject_delivery_faults(stripe_sim::DeliveryFault::Duplicate, 1);
+        }
+        if tick.is_multiple_of(9) {
+            sim.inject_delivery_faults(stripe_sim::DeliveryFault::Reorder, 1);
+        }
         // Now and then the app is slow to answer for a while.
         sample.set_delay(if tick.is_multiple_of(7) {
             Duration::from_millis(800)

@@ -21,6 +21,18 @@ pub enum Fault {
     Unauthorized,
 }
 
+/// A fault in webhook delivery, like the network and Stripe's at-least-once
+/// delivery produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFault {
+    /// The next delivery never arrives (and is not retried).
+    Drop,
+    /// The next delivery arrives twice.
+    Duplicate,
+    /// The next batch of deliveries arrives in reverse order.
+    Reorder,
+}
+
 /// One served API request, for assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
@@ -118,6 +130,8 @@ pub(crate) struct Control {
     pub log: VecDeque<RequestRecord>,
     pub delivery_backoff: Duration,
     pub delivery_timeout: Duration,
+    /// Delivery faults still to apply, oldest first.
+    pub delivery_faults: std::collections::VecDeque<DeliveryFault>,
     pub holds: Vec<Hold>,
 }
 
@@ -132,6 +146,7 @@ impl Default for Control {
             log: VecDeque::new(),
             delivery_backoff: Duration::from_millis(50),
             delivery_timeout: Duration::from_secs(10),
+            delivery_faults: std::collections::VecDeque::new(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub struct DeliveryReport {
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+#[derive(Clone)]
 struct Job {
     event_id: String,
     body: Vec<u8>,
@@ -89,7 +90,7 @@ impl StripeSim {
     /// attempts are dropped from the queue, as Stripe eventually gives up;
     /// [`StripeSim::requeue_event`] queues one again.
     pub async fn deliver_pending(&self, max_attempts: u32) -> Vec<DeliveryReport> {
-        let jobs: Vec<Job> = {
+        let mut jobs: Vec<Job> = {
             let mut store = self.store_mut();
             let queued: Vec<(u32, usize)> = store.outbox.drain(..).collect();
             queued
@@ -115,10 +116,47 @@ impl StripeSim {
         };
         let client = client(timeout);
         let mut reports = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            reports.push(deliver(&client, job, max_attempts.max(1), backoff).await);
+        let mut index = 0;
+        while index < jobs.len() {
+            let fault = self.control().delivery_faults.pop_front();
+            match fault {
+                Some(crate::DeliveryFault::Reorder) => {
+                    jobs[index..].reverse();
+                    continue;
+                }
+                Some(crate::DeliveryFault::Drop) => {
+                    reports.push(DeliveryReport {
+                        event_id: jobs[index].event_id.clone(),
+                        endpoint: jobs[index].endpoint.url.clone(),
+                        attempts: 0,
+                        last_status: None,
+                        delivered: false,
+                    });
+                }
+                Some(crate::DeliveryFault::Duplicate) => {
+                    let job = &jobs[index];
+                    reports.push(deliver(&client, job.clone(), max_attempts.max(1), backoff).await);
+                    reports.push(deliver(&client, job.clone(), max_attempts.max(1), backoff).await);
+                }
+                None => {
+                    let job = jobs[index].clone();
+                    reports.push(deliver(&client, job, max_attempts.max(1), backoff).await);
+                }
+            }
+            index += 1;
         }
         reports
+    }
+
+    /// The next `count` deliveries (for [`DeliveryFault::Reorder`]: the
+    /// next `count` batches) suffer `fault`.
+    ///
+    /// [`DeliveryFault::Reorder`]: crate::DeliveryFault::Reorder
+    pub fn inject_delivery_faults(&self, fault: crate::DeliveryFault, count: u32) {
+        let mut control = self.control();
+        for _ in 0..count {
+            control.delivery_faults.push_back(fault);
+        }
     }
 }
 

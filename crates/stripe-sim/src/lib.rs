@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use control::{Fault, RequestRecord};
+pub use control::{DeliveryFault, Fault, RequestRecord};
 pub use delivery::DeliveryReport;
 pub use http::SimHandle;
 pub use lifecycle::SubscriptionChange;

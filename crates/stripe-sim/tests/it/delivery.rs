@@ -268,3 +268,60 @@ async fn webhook_endpoints_are_created_over_http_filter_events_and_stop_when_del
         serde_json::json!([])
     );
 }
+
+#[tokio::test]
+async fn delivery_faults_drop_duplicate_and_reorder_like_the_network_does() {
+    let sim = StripeSim::new();
+    let (url, received) = receiver(Vec::new()).await;
+    sim.add_webhook_endpoint(&url, SECRET);
+    let ids = |bodies: &[Bytes]| -> Vec<String> {
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_slice::<Value>(b).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        sim.create_customer(email, &[]);
+    }
+    let emitted: Vec<String> = sim
+        .events()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    // The first is dropped, the second arrives twice.
+    sim.inject_delivery_faults(stripe_sim::DeliveryFault::Drop, 1);
+    sim.inject_delivery_faults(stripe_sim::DeliveryFault::Duplicate, 1);
+    let reports = sim.deliver_pending(1).await;
+    assert!(
+        !reports[0].delivered && reports[0].attempts == 0,
+        "{reports:?}"
+    );
+    assert_eq!(
+        ids(&received.lock().unwrap().bodies),
+        [emitted[1].clone(), emitted[1].clone(), emitted[2].clone()]
+    );
+    // Out of order: the next batch arrives newest first.
+    received.lock().unwrap().bodies.clear();
+    for email in ["d@example.com", "e@example.com", "f@example.com"] {
+        sim.create_customer(email, &[]);
+    }
+    let newer: Vec<String> = sim.events()[3..]
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    sim.inject_delivery_faults(stripe_sim::DeliveryFault::Reorder, 1);
+    sim.deliver_pending(1).await;
+    let mut reversed = newer.clone();
+    reversed.reverse();
+    assert_eq!(ids(&received.lock().unwrap().bodies), reversed);
+    // The faults are spent: the next delivery is plain.
+    received.lock().unwrap().bodies.clear();
+    sim.create_customer("g@example.com", &[]);
+    sim.deliver_pending(1).await;
+    assert_eq!(received.lock().unwrap().bodies.len(), 1);
+}
