@@ -28,6 +28,7 @@ mod model;
 mod objects;
 mod signing;
 mod state;
+mod transitions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -168,9 +169,22 @@ impl StripeSim {
         self.store_mut().clock.set(unix);
     }
 
-    /// Moves the clock (pinned or real) forward by `secs`.
+    /// Moves the clock (pinned or real) forward by `secs`; nothing else
+    /// happens (seeding uses it to spread `created` times).
     pub fn advance_clock(&self, secs: i64) {
         self.store_mut().clock.advance(secs);
+    }
+
+    /// Lets `secs` pass as they would in Stripe: the clock moves, then what
+    /// Stripe would have done meanwhile happens, oldest first. Trials that
+    /// ended become `active`; periods renew with a paid invoice (or end,
+    /// for a subscription cancelled at period end); an open invoice is
+    /// retried every 3 days until, after 4 failed attempts, Stripe cancels
+    /// the subscription. Each change emits the events Stripe sends.
+    pub fn pass_time(&self, secs: i64) {
+        let mut store = self.store_mut();
+        let target = store.clock.now() + secs;
+        store.pass_time_to(target);
     }
 
     /// The sim's current unix time.

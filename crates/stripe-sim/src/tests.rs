@@ -255,3 +255,72 @@ fn live_sim_marks_objects_live() {
     assert_eq!(sim.events()[0]["livemode"], true);
     assert!(sim.account_id().starts_with("acct_sim"));
 }
+
+#[test]
+fn time_passing_ends_trials_renews_periods_and_cancels_after_failed_retries() {
+    let (sim, price, customer) = setup();
+    let trial = sim.create_subscription(&customer, &[&price], "trialing", &[]);
+    let renewing = sim.create_subscription(&customer, &[&price], "active", &[]);
+    let ending = sim.create_subscription(&customer, &[&price], "active", &[]);
+    sim.update_subscription(
+        &ending,
+        SubscriptionChange {
+            cancel_at_period_end: Some(true),
+            ..SubscriptionChange::default()
+        },
+    );
+    let failing = sim.create_subscription(&customer, &[&price], "active", &[]);
+    sim.fail_invoice_payment(&failing);
+    let trial_end = sim.subscription_json(&trial)["trial_end"].as_i64().unwrap();
+    let before = sim.events().len();
+
+    // A day on: the failed payment waits for its retry.
+    sim.pass_time(86_400);
+    assert_eq!(sim.subscription_json(&failing)["status"], "past_due");
+    assert_eq!(sim.subscription_json(&trial)["status"], "trialing");
+    // Past the trial.
+    sim.pass_time(trial_end - sim.now() + 1);
+    assert_eq!(sim.subscription_json(&trial)["status"], "active");
+    assert_eq!(sim.subscription_json(&renewing)["status"], "active");
+
+    // A month on: renewed with a paid invoice; the one cancelled at period
+    // end is gone; the failing one was retried and then cancelled.
+    sim.pass_time(31 * 86_400);
+    let renewed = sim.subscription_json(&renewing);
+    assert_eq!(renewed["status"], "active");
+    let item = &renewed["items"]["data"][0];
+    let (start, end) = (
+        item["current_period_start"].as_i64().unwrap(),
+        item["current_period_end"].as_i64().unwrap(),
+    );
+    assert!(
+        start > T0 && start <= sim.now() && sim.now() < end,
+        "the period holds now"
+    );
+    assert_eq!(sim.subscription_json(&ending)["status"], "canceled");
+    assert_eq!(sim.subscription_json(&failing)["status"], "canceled");
+    let after: Vec<String> = sim.events()[before..]
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(after.iter().any(|t| t == "invoice.paid"), "{after:?}");
+    assert_eq!(
+        after
+            .iter()
+            .filter(|t| *t == "invoice.payment_failed")
+            .count(),
+        3,
+        "three retries after the first failure: {after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .filter(|t| *t == "customer.subscription.deleted")
+            .count()
+            >= 2
+    );
+    // Time passing again changes nothing more for the cancelled ones.
+    let n = sim.events().len();
+    sim.advance_clock(60);
+    assert_eq!(sim.events().len(), n, "advance_clock only moves the clock");
+}
