@@ -90,6 +90,31 @@ const FINISH_ITEMS: &str =
     locked_until = NULL, lease_owner = NULL, replay_run_id = NULL
     WHERE lease_owner = $3 AND status = 'leased' AND ";
 
+/// Inserts the run a sync starts (`$check`: a [`WebhookCheck`]) under
+/// `$external`; its id, or `None` when that external id already has a run.
+macro_rules! insert_check_run {
+    ($tx:expr, $state:expr, $c:expr, $trigger:expr, $external:expr, $check:expr) => {{
+        let id = format!("run_{}", crate::ids::random_id());
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{INSERT_RUN} ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING"
+        )))
+        .bind(&id)
+        .bind(&$state.project_id)
+        .bind(&$state.customer_id)
+        .bind($trigger.as_str())
+        .bind($external)
+        .bind($check.event_id)
+        .bind($check.deadline)
+        .bind($c.now)
+        .bind($c.now)
+        .bind(false)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        (inserted == 1).then_some(id)
+    }};
+}
+
 /// A pending webhook run of the customer takes on the newer event: its
 /// generation moves, so an attempt still judging older state cannot close it.
 const EXTEND_RUN: &str = "UPDATE runs SET generation = generation + 1, next_at = $1, event_id = $2,
@@ -130,125 +155,102 @@ impl Store {
         };
         let outcome = dispatch!(self, |pool| {
             async {
-            let mut tx = pool.begin().await?;
-            if !c.items.is_empty() {
-                let finished = sqlx::query(sqlx::AssertSqlSafe(finish.as_str()))
-                    .bind(c.now)
-                    .bind(&ids)
-                    .bind(c.owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if finished != c.items.len() as u64 {
-                    tx.rollback().await?;
-                    return Ok::<_, sqlx::Error>(None);
+                let mut tx = pool.begin().await?;
+                if !c.items.is_empty() {
+                    let finished = sqlx::query(sqlx::AssertSqlSafe(finish.as_str()))
+                        .bind(c.now)
+                        .bind(&ids)
+                        .bind(c.owner)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if finished != c.items.len() as u64 {
+                        tx.rollback().await?;
+                        return Ok::<_, sqlx::Error>(None);
+                    }
                 }
-            }
-            for (sub, (items_json, metadata_json)) in state.subscriptions.iter().zip(&subs) {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{UPSERT_SUBSCRIPTION}{UPSERT_SUBSCRIPTION_CONFLICT}"
-                )))
-                .bind(&state.project_id)
-                .bind(&sub.id)
-                .bind(&state.customer_id)
-                .bind(&sub.status)
-                .bind(sub.cancel_at_period_end)
-                .bind(sub.current_period_end)
-                .bind(items_json)
-                .bind(metadata_json)
-                .bind(sub.created)
-                .bind(state.snapshot_at)
-                .bind(past_due_since(sub))
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(UPSERT_CUSTOMER)
-                .bind(&state.project_id)
-                .bind(&state.customer_id)
-                .bind(&state.app_user_id)
-                .bind(state.deleted)
-                .bind(&entitlements)
-                .bind(state.snapshot_at)
-                .execute(&mut *tx)
-                .await?;
-            resolve_in!(tx, &state.project_id, &stripe_answered, c.now);
-            let mut outcome = SyncOutcome::default();
-            if let Some(check) = &c.check {
-                let extended: Option<(String,)> = sqlx::query_as(EXTEND_RUN)
-                    .bind(c.now)
-                    .bind(check.event_id)
-                    .bind(check.deadline)
+                for (sub, (items_json, metadata_json)) in state.subscriptions.iter().zip(&subs) {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{UPSERT_SUBSCRIPTION}{UPSERT_SUBSCRIPTION_CONFLICT}"
+                    )))
+                    .bind(&state.project_id)
+                    .bind(&sub.id)
+                    .bind(&state.customer_id)
+                    .bind(&sub.status)
+                    .bind(sub.cancel_at_period_end)
+                    .bind(sub.current_period_end)
+                    .bind(items_json)
+                    .bind(metadata_json)
+                    .bind(sub.created)
+                    .bind(state.snapshot_at)
+                    .bind(past_due_since(sub))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(UPSERT_CUSTOMER)
                     .bind(&state.project_id)
                     .bind(&state.customer_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                outcome.run_id = match extended {
-                    Some((id,)) => Some(id),
-                    None => {
-                        // The first run of an event is keyed by its id; should
-                        // that id already have a finished run, the new one
-                        // gets a suffix: a check is never absorbed.
-                        let mut external = check.event_id.to_string();
-                        loop {
-                            let id = format!("run_{}", crate::ids::random_id());
-                            let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "{INSERT_RUN} ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING"
-                            )))
-                            .bind(&id)
-                            .bind(&state.project_id)
-                            .bind(&state.customer_id)
-                            .bind(Trigger::Webhook.as_str())
-                            .bind(&external)
-                            .bind(check.event_id)
-                            .bind(check.deadline)
-                            .bind(c.now)
-                            .bind(c.now)
-                            .bind(false)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if inserted == 1 {
-                                break Some(id);
-                            }
-                            external = format!("{}:{}", check.event_id, crate::ids::random_id());
-                        }
-                    }
-                };
-            }
-            if let Some(drill) = &c.drill {
-                let id = format!("run_{}", crate::ids::random_id());
-                let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{INSERT_RUN} ON CONFLICT (project_id, trigger_kind, external_id) DO NOTHING"
-                )))
-                .bind(&id)
-                .bind(&state.project_id)
-                .bind(&state.customer_id)
-                .bind(Trigger::Drill.as_str())
-                .bind(drill.event_id)
-                .bind(drill.event_id)
-                .bind(drill.deadline)
-                .bind(c.now)
-                .bind(c.now)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                outcome.drill_run_id = (inserted == 1).then_some(id);
-            }
-            for run_id in &replays {
-                let activated = sqlx::query(ACTIVATE_REPLAY)
-                    .bind(c.now)
-                    .bind(run_id)
+                    .bind(&state.app_user_id)
+                    .bind(state.deleted)
+                    .bind(&entitlements)
+                    .bind(state.snapshot_at)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if activated == 1 {
-                    outcome.replay_runs.push(run_id.to_string());
+                    .await?;
+                resolve_in!(tx, &state.project_id, &stripe_answered, c.now);
+                let mut outcome = SyncOutcome::default();
+                if let Some(check) = &c.check {
+                    let extended: Option<(String,)> = sqlx::query_as(EXTEND_RUN)
+                        .bind(c.now)
+                        .bind(check.event_id)
+                        .bind(check.deadline)
+                        .bind(&state.project_id)
+                        .bind(&state.customer_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    outcome.run_id = match extended {
+                        Some((id,)) => Some(id),
+                        None => {
+                            // The first run of an event is keyed by its id; should
+                            // that id already have a finished run, the new one
+                            // gets a suffix: a check is never absorbed.
+                            let mut external = check.event_id.to_string();
+                            loop {
+                                let id = insert_check_run!(
+                                    tx,
+                                    state,
+                                    c,
+                                    Trigger::Webhook,
+                                    &external,
+                                    check
+                                );
+                                if id.is_some() {
+                                    break id;
+                                }
+                                external =
+                                    format!("{}:{}", check.event_id, crate::ids::random_id());
+                            }
+                        }
+                    };
                 }
+                if let Some(drill) = &c.drill {
+                    outcome.drill_run_id =
+                        insert_check_run!(tx, state, c, Trigger::Drill, drill.event_id, drill);
+                }
+                for run_id in &replays {
+                    let activated = sqlx::query(ACTIVATE_REPLAY)
+                        .bind(c.now)
+                        .bind(run_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if activated == 1 {
+                        outcome.replay_runs.push(run_id.to_string());
+                    }
+                }
+                tx.commit().await?;
+                Ok(Some(outcome))
             }
-            tx.commit().await?;
-            Ok(Some(outcome))
-        }.await
+            .await
         })?;
         Ok(outcome)
     }

@@ -87,8 +87,8 @@ async fn world_with(backend: Backend, workers: usize) -> Option<World> {
         limits: [("seats".to_string(), 10)].into(),
     };
     t.store().upsert_plan_rule(&project, &rule).await.unwrap();
-    let admin = token(&t, &project, Role::Admin).await;
-    let viewer = token(&t, &project, Role::Viewer).await;
+    let admin = t.token(&project, Role::Admin).await;
+    let viewer = t.token(&project, Role::Viewer).await;
     Some(World {
         t,
         sim,
@@ -100,15 +100,6 @@ async fn world_with(backend: Backend, workers: usize) -> Option<World> {
         admin,
         viewer,
     })
-}
-
-async fn token(t: &TestApp, project: &ProjectId, role: Role) -> String {
-    parityrail::usecase::tokens::issue(&t.app, &t.project_of(project).await, role)
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
 }
 
 struct Answer {
@@ -290,7 +281,7 @@ async fn tokens_gate_every_route_and_refusals_change_nothing(backend: Backend) {
     };
     let (_, incident) = w.unfulfilled("u_gate").await;
     let other = w.t.connected_project().await;
-    let other_admin = token(&w.t, &other, Role::Admin).await;
+    let other_admin = w.t.token(&other, Role::Admin).await;
     let issued = parityrail::usecase::tokens::issue(
         &w.t.app,
         &w.t.project_of(&w.project).await,
@@ -519,7 +510,7 @@ async fn check_over_the_api_runs_to_a_verdict_with_evidence(backend: Backend) {
     assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "not_found"));
     // A run of another project is not found through this one.
     let second = w.t.connected_project().await;
-    let second_admin = token(&w.t, &second, Role::Admin).await;
+    let second_admin = w.t.token(&second, Role::Admin).await;
     let a = w
         .call(
             Method::GET,
@@ -564,7 +555,7 @@ async fn bad_check_requests_are_refused_and_create_nothing(backend: Backend) {
     }
     // No probe configured: a clear conflict, no run.
     let bare = w.t.project(ProjectMode::Test).await;
-    let bare_admin = token(&w.t, &bare, Role::Admin).await;
+    let bare_admin = w.t.token(&bare, Role::Admin).await;
     let a = w
         .call(
             Method::POST,

@@ -37,22 +37,12 @@ impl Answer {
     }
 }
 
-async fn token(w: &World, role: Role) -> String {
-    let project = w.t.project_of(&w.project).await;
-    parityrail::usecase::tokens::issue(&w.t.app, &project, role)
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
-}
-
 impl<'a> Api<'a> {
     async fn new(w: &'a World) -> Self {
         Self {
             w,
-            admin: token(w, Role::Admin).await,
-            viewer: token(w, Role::Viewer).await,
+            admin: w.t.token(&w.project, Role::Admin).await,
+            viewer: w.t.token(&w.project, Role::Viewer).await,
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::{
     process::{cli, database_url, stderr, stdout},
     support::{Backend, TEST_SECRET, TestOptions, event_json, sign},
-    world::{Options, PROBE_SECRET, World, world},
+    world::{Options, PROBE_SECRET, world},
 };
 
 crate::backend_tests!(
@@ -21,15 +21,6 @@ crate::backend_tests!(
     a_flood_of_forged_signatures_costs_no_database_reads,
     customer_ids_are_checked_before_they_reach_a_stripe_url,
 );
-
-async fn admin(w: &World) -> String {
-    parityrail::usecase::tokens::issue(&w.t.app, &w.t.project_of(&w.project).await, Role::Admin)
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
-}
 
 /// Item 12. An unreachable probe URL with credentials and a query: the run,
 /// its evidence, the incident and the API answers never show them.
@@ -89,7 +80,7 @@ async fn probe_errors_never_show_the_probe_urls_credentials_or_query(backend: Ba
     let (customer, _) = w.subscribe("u_probe", &w.pro);
     let run = w.t.check_now(&w.project, &customer, Trigger::Manual).await;
     assert_eq!(run.kind, Some(RunKind::ProbeFailed));
-    let token = admin(&w).await;
+    let token = w.t.token(&w.project, Role::Admin).await;
     let api = |path: String| {
         let (http, url, token) = (w.t.http.clone(), w.t.url(&path), token.clone());
         async move {
@@ -247,7 +238,7 @@ async fn a_secret_roll_can_be_finished_and_the_last_secret_is_kept(backend: Back
         "{listed:?}"
     );
     // Finish the roll: the old secret goes (through the API this time).
-    let token = admin(&w).await;
+    let token = w.t.token(&w.project, Role::Admin).await;
     let secrets_url =
         w.t.url(&format!("/api/v1/projects/{}/stripe/secrets", w.project));
     let resp =
@@ -391,7 +382,7 @@ async fn customer_ids_are_checked_before_they_reach_a_stripe_url(backend: Backen
         "{events:?}"
     );
     // The API: 400, no run.
-    let token = admin(&w).await;
+    let token = w.t.token(&w.project, Role::Admin).await;
     for customer in [hostile, "cus_", "cus_a b", "sub_123"] {
         let resp =
             w.t.http

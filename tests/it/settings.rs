@@ -312,21 +312,14 @@ async fn call(w: &World, method: Method, token: &str, body: Option<&str>) -> (St
     (status, resp.json().await.unwrap())
 }
 
-async fn token(w: &World, role: Role) -> String {
-    let project = w.t.project_of(&w.project).await;
-    parityrail::usecase::tokens::issue(&w.t.app, &project, role)
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
-}
-
 async fn settings_over_the_api_match_the_page_and_refusals_change_nothing(backend: Backend) {
     let Some(w) = world(backend, Options::default()).await else {
         return;
     };
-    let (admin, viewer) = (token(&w, Role::Admin).await, token(&w, Role::Viewer).await);
+    let (admin, viewer) = (
+        w.t.token(&w.project, Role::Admin).await,
+        w.t.token(&w.project, Role::Viewer).await,
+    );
     let (status, shown) = call(&w, Method::GET, &viewer, None).await;
     assert_eq!(status, StatusCode::OK);
     let before = project(&w).await;

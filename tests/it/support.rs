@@ -321,6 +321,16 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// A new API token of `project` with `role`, as its bearer string.
+    pub async fn token(&self, project: &ProjectId, role: parityrail::domain::Role) -> String {
+        parityrail::usecase::tokens::issue(&self.app, &self.project_of(project).await, role)
+            .await
+            .unwrap()
+            .token
+            .expose()
+            .to_string()
+    }
+
     /// Sets the project's app probe through the use case.
     pub async fn set_probe(
         &self,
