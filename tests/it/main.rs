@@ -12,6 +12,7 @@ mod cli_checks;
 mod crash;
 mod dashboard;
 mod demo;
+mod docs;
 mod drill;
 mod edges;
 mod ingress;
