@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 mod incident_cmd;
+mod project_cmd;
 mod scan_cmd;
 mod setup_cmd;
 mod stripe_cmd;
@@ -20,13 +21,7 @@ pub use stripe_cmd::StripeCommand;
 pub use token_cmd::TokenCommand;
 pub use user_cmd::UserCommand;
 
-use crate::{
-    App, app,
-    config::Config,
-    crypto::MasterKey,
-    domain::{Project, ProjectMode},
-    usecase::{events, projects},
-};
+use crate::{App, app, config::Config, crypto::MasterKey, domain::Project, usecase::projects};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -268,9 +263,9 @@ async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result
             );
             Ok(())
         }
-        Command::Project(cmd) => project(json_out, app, cmd).await,
+        Command::Project(cmd) => project_cmd::project(json_out, app, cmd).await,
         Command::Stripe(cmd) => stripe_cmd::run(json_out, app, cmd).await,
-        Command::Events(cmd) => events_cmd(json_out, app, cmd).await,
+        Command::Events(cmd) => project_cmd::events_cmd(json_out, app, cmd).await,
         Command::Probe(ProbeCommand::Set {
             project,
             url,
@@ -304,77 +299,6 @@ async fn dispatch(json_out: bool, app: &App, command: Command) -> anyhow::Result
 
 pub(crate) async fn find(app: &App, id_or_name: &str) -> anyhow::Result<Project> {
     Ok(projects::find(app, id_or_name).await?)
-}
-
-async fn project(json_out: bool, app: &App, cmd: ProjectCommand) -> anyhow::Result<()> {
-    match cmd {
-        ProjectCommand::Create { name, mode } => {
-            let mode = ProjectMode::parse(&mode).expect("clap restricts the values");
-            let p = projects::create(app, &name, mode).await?;
-            print(
-                json_out,
-                json!({"id": p.id, "name": p.name, "mode": p.mode}),
-                || p.id.to_string(),
-            );
-        }
-        ProjectCommand::Config(args) => setup_cmd::config(json_out, app, args).await?,
-        ProjectCommand::List => {
-            let projects = projects::list(app).await?;
-            let rows: Vec<_> = projects
-                .iter()
-                .map(|p| {
-                    json!({"id": p.id, "name": p.name, "mode": p.mode,
-                    "created_at": rfc3339(p.created_at)})
-                })
-                .collect();
-            print(json_out, json!(rows), || {
-                projects
-                    .iter()
-                    .map(|p| format!("{}  {:<5} {}", p.id, p.mode.as_str(), p.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-        }
-    }
-    Ok(())
-}
-
-async fn events_cmd(json_out: bool, app: &App, cmd: EventsCommand) -> anyhow::Result<()> {
-    match cmd {
-        EventsCommand::List { project, limit } => {
-            let project = find(app, &project).await?;
-            let events = events::list(app, &project, limit).await?;
-            let rows: Vec<_> = events.iter().map(crate::views::event_json).collect();
-            print(json_out, json!(rows), || {
-                events
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{}  {:<48} {:<10} {}",
-                            e.event_id,
-                            e.event_type,
-                            e.status.as_str(),
-                            e.reason.as_deref().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-        }
-        EventsCommand::Replay { project, event_id } => {
-            let project = find(app, &project).await?;
-            let replayed = events::replay(app, &project, &event_id, "cli").await?;
-            print(
-                json_out,
-                json!({"replayed": event_id, "run_id": replayed.run_id}),
-                || match &replayed.run_id {
-                    Some(run) => format!("{event_id} queued again; its check will be {run}"),
-                    None => format!("{event_id} queued again (no app probe: nothing to check)"),
-                },
-            );
-        }
-    }
-    Ok(())
 }
 
 pub(crate) fn print(json_out: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
