@@ -124,7 +124,10 @@ const LOG_CAPACITY: usize = 100_000;
 #[derive(Debug)]
 pub(crate) struct Control {
     keys: HashMap<String, KeyInfo>,
-    bucket: Option<Bucket>,
+    /// Requests per second each API key may make (`None`: unlimited).
+    rate_limit: Option<u32>,
+    /// One bucket per key, as Stripe limits each key of an account.
+    buckets: HashMap<String, Bucket>,
     faults: VecDeque<(Fault, u32)>,
     pub latency: Duration,
     pub log: VecDeque<RequestRecord>,
@@ -140,7 +143,8 @@ impl Default for Control {
         Control {
             holds: Vec::new(),
             keys: HashMap::new(),
-            bucket: None,
+            rate_limit: None,
+            buckets: HashMap::new(),
             faults: VecDeque::new(),
             latency: Duration::ZERO,
             log: VecDeque::new(),
@@ -214,7 +218,8 @@ impl Control {
     }
 
     pub(crate) fn set_rate_limit(&mut self, per_second: Option<u32>) {
-        self.bucket = per_second.map(Bucket::new);
+        self.rate_limit = per_second;
+        self.buckets.clear();
     }
 
     pub(crate) fn inject(&mut self, fault: Fault, count: u32) {
@@ -250,8 +255,10 @@ impl Control {
             };
             return Err(Rejection::Error(error));
         }
-        if let Some(bucket) = &mut self.bucket {
-            bucket
+        if let Some(rate) = self.rate_limit {
+            self.buckets
+                .entry(key.unwrap_or_default().to_owned())
+                .or_insert_with(|| Bucket::new(rate))
                 .take(Instant::now())
                 .map_err(|secs| Rejection::Error(ApiError::rate_limited(secs)))?;
         }

@@ -328,9 +328,10 @@ impl StripeSim {
 
     // --- traffic shaping and request log ---------------------------------
 
-    /// Token bucket over all API requests (burst = one second's worth);
-    /// excess requests get Stripe's 429 `rate_limit` with `Retry-After`.
-    /// `None` removes the limit.
+    /// A token bucket per API key (burst = one second's worth), as Stripe
+    /// limits each key: excess requests get Stripe's 429 `rate_limit` with
+    /// `Retry-After`, while another key's requests still pass. `None`
+    /// removes the limit.
     pub fn set_rate_limit(&self, per_second: Option<u32>) {
         self.control().set_rate_limit(per_second);
     }

@@ -100,3 +100,21 @@ async fn timeout_fault_stalls_until_shutdown() {
         .await
         .expect("shutdown within 5 s");
 }
+
+#[tokio::test]
+async fn the_rate_limit_is_per_api_key() {
+    let env = env().await;
+    let other = "sk_test_51AnotherKeyOfTheSameAccount000000wxyz";
+    env.sim.add_api_key(other);
+    env.sim.set_rate_limit(Some(3));
+    let mut limited = false;
+    for _ in 0..20 {
+        if env.get("/v1/customers").await.status == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the first key is limited");
+    // The other key has its own bucket.
+    assert_eq!(env.get_with("/v1/customers", Some(other)).await.status, 200);
+}
