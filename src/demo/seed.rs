@@ -55,15 +55,20 @@ pub struct Seeded {
 /// user watching sees incidents open).
 pub const DEADLINE_SECS: i64 = 20;
 
+/// "Demo", or "Demo 2", "Demo 3"… in a kept demo database.
 async fn create_project(app: &App) -> Result<Project, SetupError> {
-    let mut name = "Demo".to_string();
-    for n in 2.. {
+    let mut n = 1;
+    loop {
+        let name = if n == 1 {
+            "Demo".to_string()
+        } else {
+            format!("Demo {n}")
+        };
         match projects::create(app, &name, ProjectMode::Demo).await {
-            Err(SetupError::NameTaken(_)) if n < 100 => name = format!("Demo {n}"),
+            Err(SetupError::NameTaken(_)) if n < 100 => n += 1,
             other => return other,
         }
     }
-    unreachable!("the loop returns")
 }
 
 pub async fn seed(app: &App, sim: &StripeSim, sample: &SampleApp) -> anyhow::Result<Seeded> {
