@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::{Rng, distr::Alphanumeric};
 use sample_app::SampleApp;
-use stripe_sim::StripeSim;
+use stripe_sim::{RetrySchedule, StripeSim};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +101,8 @@ pub async fn run(
     let sim = StripeSim::new();
     sim.add_api_key(&api_key);
     sim.set_delivery_timing(Duration::from_millis(500), Duration::from_secs(5));
+    // Stripe's test-mode retries, an hour a second: 0.08 s, 1 s, then 2 s.
+    sim.set_retry_schedule(RetrySchedule::stripe_test(3600.0).map_err(anyhow::Error::msg)?);
     let sim_handle = sim.start().await;
     let sample = SampleApp::new(&probe_secret);
     sample.set_deploy_sha("demo-4f2c9e1");
@@ -158,7 +160,9 @@ pub async fn run(
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
-                sim.deliver_pending(8).await;
+                // Retries wait on their own task, so later events go out.
+                let sim = sim.clone();
+                tokio::spawn(async move { sim.deliver_pending(u32::MAX).await });
             }
         }
     });

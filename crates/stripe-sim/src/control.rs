@@ -131,7 +131,7 @@ pub(crate) struct Control {
     faults: VecDeque<(Fault, u32)>,
     pub latency: Duration,
     pub log: VecDeque<RequestRecord>,
-    pub delivery_backoff: Duration,
+    pub retry_schedule: crate::RetrySchedule,
     pub delivery_timeout: Duration,
     /// Delivery faults still to apply, oldest first.
     pub delivery_faults: std::collections::VecDeque<DeliveryFault>,
@@ -148,7 +148,7 @@ impl Default for Control {
             faults: VecDeque::new(),
             latency: Duration::ZERO,
             log: VecDeque::new(),
-            delivery_backoff: Duration::from_millis(50),
+            retry_schedule: crate::RetrySchedule::backoff(Duration::from_millis(50)),
             delivery_timeout: Duration::from_secs(10),
             delivery_faults: std::collections::VecDeque::new(),
         }

@@ -1,10 +1,11 @@
-//! Webhook delivery: signed like Stripe, retried with backoff, reported per
-//! (event, endpoint).
+//! Webhook delivery: signed like Stripe, retried on a [`RetrySchedule`],
+//! reported per (event, endpoint).
 
 use std::time::Duration;
 
 use crate::StripeSim;
 use crate::clock::real_now;
+use crate::retry::RetrySchedule;
 use crate::signing::sign_header;
 use crate::state::Endpoint;
 
@@ -22,9 +23,6 @@ pub struct DeliveryReport {
     /// Whether an attempt got a 2xx.
     pub delivered: bool,
 }
-
-/// Longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 struct Job {
@@ -76,8 +74,14 @@ impl StripeSim {
     /// default 50 ms) and the per-attempt timeout (default 10 s).
     pub fn set_delivery_timing(&self, backoff: Duration, timeout: Duration) {
         let mut control = self.control();
-        control.delivery_backoff = backoff;
+        control.retry_schedule = RetrySchedule::backoff(backoff);
         control.delivery_timeout = timeout;
+    }
+
+    /// Retries failed deliveries on `schedule`, for instance Stripe's own
+    /// compressed by a time scale ([`RetrySchedule::stripe_test`]).
+    pub fn set_retry_schedule(&self, schedule: RetrySchedule) {
+        self.control().retry_schedule = schedule;
     }
 
     /// Delivers every queued event to every endpoint, in emission order.
@@ -85,8 +89,11 @@ impl StripeSim {
     /// Each attempt POSTs the event JSON (the exact bytes that are signed)
     /// with a fresh `Stripe-Signature` over the current real time, so
     /// receivers with a 300 s tolerance accept it whatever the sim clock
-    /// says. Non-2xx answers and connection errors are retried with backoff
-    /// up to `max_attempts` (0 counts as 1). Deliveries that run out of
+    /// says. Non-2xx answers and connection errors are retried on the retry
+    /// schedule, at most `max_attempts` attempts in all (0 counts as 1).
+    /// First attempts go out in order; a delivery that failed retries on its
+    /// own, so one failing endpoint holds back nothing else. Returns once
+    /// every delivery has succeeded or given up. Deliveries that run out of
     /// attempts are dropped from the queue, as Stripe eventually gives up;
     /// [`StripeSim::requeue_event`] queues one again.
     pub async fn deliver_pending(&self, max_attempts: u32) -> Vec<DeliveryReport> {
@@ -110,12 +117,25 @@ impl StripeSim {
         if jobs.is_empty() {
             return Vec::new();
         }
-        let (backoff, timeout) = {
+        let (schedule, timeout) = {
             let control = self.control();
-            (control.delivery_backoff, control.delivery_timeout)
+            (control.retry_schedule, control.delivery_timeout)
         };
         let client = client(timeout);
+        let max_attempts = max_attempts.max(1);
+        let mut retrying = tokio::task::JoinSet::new();
         let mut reports = Vec::with_capacity(jobs.len());
+        // One first attempt; a failure goes on retrying in the background.
+        // Reports are kept in queue order, numbered by `seq`.
+        let mut start = async |seq: usize, job: Job, reports: &mut Vec<(usize, DeliveryReport)>| {
+            let report = attempt(&client, &job, new_report(&job)).await;
+            if report.delivered || max_attempts == 1 {
+                reports.push((seq, report));
+            } else {
+                let retried = retry(client.clone(), job, report, max_attempts, schedule);
+                retrying.spawn(async move { (seq, retried.await) });
+            }
+        };
         let mut index = 0;
         while index < jobs.len() {
             let fault = self.control().delivery_faults.pop_front();
@@ -125,27 +145,22 @@ impl StripeSim {
                     continue;
                 }
                 Some(crate::DeliveryFault::Drop) => {
-                    reports.push(DeliveryReport {
-                        event_id: jobs[index].event_id.clone(),
-                        endpoint: jobs[index].endpoint.url.clone(),
-                        attempts: 0,
-                        last_status: None,
-                        delivered: false,
-                    });
+                    reports.push((index, new_report(&jobs[index])));
                 }
                 Some(crate::DeliveryFault::Duplicate) => {
-                    let job = &jobs[index];
-                    reports.push(deliver(&client, job.clone(), max_attempts.max(1), backoff).await);
-                    reports.push(deliver(&client, job.clone(), max_attempts.max(1), backoff).await);
+                    start(index, jobs[index].clone(), &mut reports).await;
+                    start(index, jobs[index].clone(), &mut reports).await;
                 }
-                None => {
-                    let job = jobs[index].clone();
-                    reports.push(deliver(&client, job, max_attempts.max(1), backoff).await);
-                }
+                None => start(index, jobs[index].clone(), &mut reports).await,
             }
             index += 1;
         }
-        reports
+        while let Some(done) = retrying.join_next().await {
+            reports.push(done.expect("stripe-sim: a delivery task panicked"));
+        }
+        // Stable: a duplicated delivery keeps its two reports in order.
+        reports.sort_by_key(|(seq, _)| *seq);
+        reports.into_iter().map(|(_, report)| report).collect()
     }
 
     /// The next `count` deliveries (for [`DeliveryFault::Reorder`]: the
@@ -160,51 +175,63 @@ impl StripeSim {
     }
 }
 
-async fn deliver(
-    client: &reqwest::Client,
-    job: Job,
-    max_attempts: u32,
-    backoff: Duration,
-) -> DeliveryReport {
-    let mut report = DeliveryReport {
-        event_id: job.event_id,
+fn new_report(job: &Job) -> DeliveryReport {
+    DeliveryReport {
+        event_id: job.event_id.clone(),
         endpoint: job.endpoint.url.clone(),
         attempts: 0,
         last_status: None,
         delivered: false,
-    };
-    let mut wait = backoff;
-    while report.attempts < max_attempts {
-        if report.attempts > 0 {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Retries after a failed first attempt, on `schedule`, until one succeeds,
+/// `max_attempts` are spent or the schedule gives up.
+async fn retry(
+    client: reqwest::Client,
+    job: Job,
+    mut report: DeliveryReport,
+    max_attempts: u32,
+    schedule: RetrySchedule,
+) -> DeliveryReport {
+    while !report.delivered && report.attempts < max_attempts {
+        let Some(wait) = schedule.wait(report.attempts) else {
+            break;
+        };
+        tokio::time::sleep(wait).await;
+        report = attempt(&client, &job, report).await;
+    }
+    report
+}
+
+/// One signed POST of `job`, counted in `report`.
+async fn attempt(
+    client: &reqwest::Client,
+    job: &Job,
+    mut report: DeliveryReport,
+) -> DeliveryReport {
+    report.attempts += 1;
+    let signature = sign_header(&job.endpoint.secret, real_now(), &job.body);
+    let sent = client
+        .post(&job.endpoint.url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header(
+            "user-agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        )
+        .header("stripe-signature", signature)
+        .body(job.body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status();
+            report.last_status = Some(status.as_u16());
+            report.delivered = status.is_success();
         }
-        report.attempts += 1;
-        let signature = sign_header(&job.endpoint.secret, real_now(), &job.body);
-        let sent = client
-            .post(&job.endpoint.url)
-            .header("content-type", "application/json; charset=utf-8")
-            .header(
-                "user-agent",
-                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            )
-            .header("stripe-signature", signature)
-            .body(job.body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(response) => {
-                let status = response.status();
-                report.last_status = Some(status.as_u16());
-                if status.is_success() {
-                    report.delivered = true;
-                    break;
-                }
-            }
-            Err(error) => {
-                report.last_status = None;
-                tracing::debug!(%error, url = %report.endpoint, "stripe-sim webhook attempt failed");
-            }
+        Err(error) => {
+            report.last_status = None;
+            tracing::debug!(%error, url = %report.endpoint, "stripe-sim webhook attempt failed");
         }
     }
     report

@@ -26,6 +26,7 @@ mod invoices;
 mod lifecycle;
 mod model;
 mod objects;
+mod retry;
 mod signing;
 mod state;
 mod transitions;
@@ -40,6 +41,7 @@ pub use control::{DeliveryFault, Fault, RequestRecord};
 pub use delivery::DeliveryReport;
 pub use http::SimHandle;
 pub use lifecycle::SubscriptionChange;
+pub use retry::RetrySchedule;
 pub use signing::sign_header;
 pub use state::API_VERSION;
 

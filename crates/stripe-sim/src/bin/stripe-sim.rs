@@ -2,18 +2,33 @@
 //!
 //! ```text
 //! stripe-sim [--listen ADDR] [--key KEY]... [--live] [--rate-limit N]
-//!            [--webhook URL,SECRET]... [--seed N]
+//!            [--webhook URL,SECRET]... [--time-scale N] [--seed N]
 //! ```
+//! Failed webhook deliveries are retried on Stripe's schedule for the mode
+//! (live: three days of backoff; test: three retries over a few hours),
+//! compressed by `--time-scale` (simulated seconds per real second, default
+//! 3600: an hour passes in a second).
 //! Environment fallbacks: `STRIPE_SIM_LISTEN`, `STRIPE_SIM_KEYS` (comma
 //! separated), `STRIPE_SIM_RATE_LIMIT`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use stripe_sim::StripeSim;
+use stripe_sim::{RetrySchedule, StripeSim};
 
 const USAGE: &str = "usage: stripe-sim [--listen ADDR] [--key KEY]... [--live] [--rate-limit N] \
-                     [--webhook URL,SECRET]... [--seed N]";
+                     [--webhook URL,SECRET]... [--time-scale N] [--seed N]";
+const HELP: &str = "A stateful Stripe API simulator on loopback: prints its base URL, serves
+/v1 behind the given keys and delivers signed webhooks.
+
+  --listen ADDR          where to listen (default 127.0.0.1:12111; STRIPE_SIM_LISTEN)
+  --key KEY              an API key it accepts, repeatable (STRIPE_SIM_KEYS, comma separated)
+  --live                 a live-mode account (livemode objects, live retry schedule)
+  --rate-limit N         requests per second per key, 429 beyond (STRIPE_SIM_RATE_LIMIT)
+  --webhook URL,SECRET   a webhook endpoint, repeatable
+  --time-scale N         simulated seconds per real second of Stripe's retry schedule
+                         (default 3600: a failed delivery's three days pass in 72 s live)
+  --seed N               N customers, each with an active Pro subscription";
 const DEFAULT_KEY: &str = "sk_test_stripe_sim_default";
 
 #[derive(Debug, Default)]
@@ -23,8 +38,12 @@ struct Args {
     live: bool,
     rate_limit: Option<u32>,
     webhooks: Vec<(String, String)>,
+    time_scale: Option<f64>,
     seed: usize,
 }
+
+/// Simulated seconds per real second of the retry schedule by default.
+const DEFAULT_TIME_SCALE: f64 = 3600.0;
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args::default();
@@ -45,11 +64,16 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or_else(|| format!("--webhook wants URL,SECRET, got {spec:?}"))?;
                 args.webhooks.push((url.to_owned(), secret.to_owned()));
             }
+            "--time-scale" => {
+                let n = value("--time-scale")?;
+                let scale: f64 = n.parse().map_err(|_| format!("bad --time-scale {n:?}"))?;
+                RetrySchedule::stripe_test(scale).map_err(|e| format!("bad --time-scale: {e}"))?;
+                args.time_scale = Some(scale);
+            }
             "--seed" => {
                 let n = value("--seed")?;
                 args.seed = n.parse().map_err(|_| format!("bad --seed {n:?}"))?;
             }
-            "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -92,6 +116,10 @@ fn seed(sim: &StripeSim, n: usize) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}\n\n{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let args = match parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) => {
@@ -113,6 +141,13 @@ async fn main() -> ExitCode {
         sim.add_api_key(key);
     }
     sim.set_rate_limit(args.rate_limit);
+    let scale = args.time_scale.unwrap_or(DEFAULT_TIME_SCALE);
+    let schedule = if args.live {
+        RetrySchedule::stripe_live(scale)
+    } else {
+        RetrySchedule::stripe_test(scale)
+    };
+    sim.set_retry_schedule(schedule.expect("the time scale was checked when parsed"));
     for (url, secret) in &args.webhooks {
         sim.add_webhook_endpoint(url, secret);
     }
@@ -139,14 +174,22 @@ async fn main() -> ExitCode {
         let sim = sim.clone();
         tokio::spawn(async move {
             loop {
-                for report in sim.deliver_pending(3).await {
-                    if !report.delivered {
-                        eprintln!(
-                            "stripe-sim: gave up on {} -> {} after {} attempts (last status {:?})",
-                            report.event_id, report.endpoint, report.attempts, report.last_status
-                        );
+                // Each batch on its own task: its retries wait on the
+                // schedule while later events go out.
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    for report in sim.deliver_pending(u32::MAX).await {
+                        if !report.delivered {
+                            eprintln!(
+                                "stripe-sim: gave up on {} -> {} after {} attempts (last status {:?})",
+                                report.event_id,
+                                report.endpoint,
+                                report.attempts,
+                                report.last_status
+                            );
+                        }
                     }
-                }
+                });
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -187,6 +230,8 @@ mod tests {
             "http://h/w,whsec_x",
             "--seed",
             "3",
+            "--time-scale",
+            "86400",
             "--live",
         ])
         .unwrap();
@@ -198,8 +243,11 @@ mod tests {
             [("http://h/w".to_owned(), "whsec_x".to_owned())]
         );
         assert_eq!(a.seed, 3);
+        assert_eq!(a.time_scale, Some(86_400.0));
         assert!(a.live);
         assert!(args(&["--bogus"]).is_err());
         assert!(args(&["--rate-limit", "x"]).is_err());
+        assert!(args(&["--time-scale", "0"]).is_err());
+        assert!(args(&["--time-scale", "fast"]).is_err());
     }
 }

@@ -2,9 +2,11 @@
 
 mod api;
 mod auth;
+mod bin;
 mod delivery;
 mod limits;
 mod pagination;
+mod retries;
 mod scale;
 
 use reqwest::StatusCode;
