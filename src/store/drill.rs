@@ -8,7 +8,9 @@ impl Store {
     /// A customer of the project ParityRail has read from Stripe and not
     /// seen deleted: preferably one whose last check passed (the app knows
     /// it, so its answer carries a deploy SHA), then one with a
-    /// subscription; the most recently read first.
+    /// subscription; the most recently read first. A project only ever
+    /// scanned has no customer rows (a scan reads subscriptions, not
+    /// customers): then the customer of an active subscription.
     pub async fn drill_customer(&self, project_id: &str) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = dispatch!(self, |pool| {
             sqlx::query_as(
@@ -20,6 +22,23 @@ impl Store {
                      EXISTS (SELECT 1 FROM subscriptions s
                      WHERE s.project_id = c.project_id AND s.customer_id = c.customer_id) DESC,
                      c.snapshot_at DESC, c.customer_id
+                 LIMIT 1",
+            )
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        if let Some((customer,)) = row {
+            return Ok(Some(customer));
+        }
+        let row: Option<(String,)> = dispatch!(self, |pool| {
+            sqlx::query_as(
+                "SELECT s.customer_id FROM subscriptions s
+                 WHERE s.project_id = $1 AND s.status = 'active'
+                   AND NOT EXISTS (SELECT 1 FROM customers d
+                       WHERE d.project_id = s.project_id AND d.customer_id = s.customer_id
+                         AND d.deleted = TRUE)
+                 ORDER BY s.subscription_id
                  LIMIT 1",
             )
             .bind(project_id)

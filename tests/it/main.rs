@@ -14,6 +14,7 @@ mod dashboard;
 mod demo;
 mod docs;
 mod drill;
+mod drill_after_scan;
 mod edges;
 mod ingress;
 mod logs;
