@@ -34,11 +34,15 @@ struct Options {
     requests: usize,
     /// `sqlite` (a temp file) or `postgres` (a fresh database on
     /// `PARITYRAIL_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432`).
-    #[arg(long, default_value = "sqlite")]
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
     backend: String,
     /// Keep the PostgreSQL database afterwards (to inspect plans).
     #[arg(long)]
     keep: bool,
+    /// Check the flags and exit without running (CI checks every
+    /// benchmark line of the README so).
+    #[arg(long)]
+    check: bool,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -47,6 +51,10 @@ const PASSWORD: &str = "dashboard bench password";
 
 fn main() -> anyhow::Result<()> {
     let opts = Options::parse();
+    if opts.check {
+        println!("{opts:?}");
+        return Ok(());
+    }
     parityrail::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -36,9 +36,13 @@ struct Options {
     #[arg(long, default_value_t = 100)]
     budget: u32,
     /// `sqlite` or `postgres`.
-    #[arg(long, default_value = "sqlite")]
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
     backend: String,
     /// Accepted for `cargo bench` compatibility.
+    /// Check the flags and exit without running (CI checks every
+    /// benchmark line of the README so).
+    #[arg(long)]
+    check: bool,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -59,6 +63,10 @@ fn main() -> anyhow::Result<()> {
     let mut opts = Options::parse();
     if opts.sizes.is_empty() {
         opts.sizes = vec![100_000, 1_000_000];
+    }
+    if opts.check {
+        println!("{opts:?}");
+        return Ok(());
     }
     parityrail::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -68,6 +68,10 @@ struct Options {
     /// Webhook signing secret of --project.
     #[arg(long)]
     secret: Option<String>,
+    /// Check the flags and exit without running (CI checks every
+    /// benchmark line of the README so).
+    #[arg(long)]
+    check: bool,
     /// Passed by `cargo bench` to every bench binary; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -138,6 +142,10 @@ fn main() -> ExitCode {
     if !(0.0..1.0).contains(&opts.duplicates) {
         eprintln!("--duplicates must be at least 0 and below 1");
         return ExitCode::from(2);
+    }
+    if opts.check {
+        println!("{opts:?}");
+        return ExitCode::SUCCESS;
     }
     parityrail::install_crypto_provider();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

@@ -1,8 +1,6 @@
 //! The docs cannot rot (issue 9): every `parityrail …` or `cargo run … --`
 //! command in a shell block of the README or `docs/` parses with today's
-//! CLI, so a renamed command or flag fails here. The app-probe examples
-//! are run for real by `probe_examples`; the drill, the demo and the Stripe
-//! CLI have their own stories.
+//! CLI, so a renamed command or flag fails here. `docs_run` runs them.
 
 use clap::Parser;
 use parityrail::cli::Cli;
@@ -52,19 +50,30 @@ fn invocations(line: &str) -> Vec<Vec<String>> {
     found
 }
 
-#[test]
-fn every_command_in_the_readme_and_docs_parses_with_todays_cli() {
+/// One line of a `sh` block of the README or a `docs/` page.
+pub struct ShellLine {
+    /// `README.md` or `docs/….md`.
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub text: String,
+}
+
+/// Every line of every `sh` block of the README and `docs/`, in file order.
+pub fn shell_lines() -> Vec<ShellLine> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut files = vec![format!("{root}/README.md")];
-    for entry in std::fs::read_dir(format!("{root}/docs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
-            files.push(path.display().to_string());
-        }
-    }
-    let mut checked = 0;
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
+    let mut files = vec!["README.md".to_string()];
+    let mut pages: Vec<String> = std::fs::read_dir(format!("{root}/docs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    pages.sort();
+    files.extend(pages);
+    let mut lines = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
         let mut in_sh = false;
         for (n, line) in text.lines().enumerate() {
             let trimmed = line.trim();
@@ -72,23 +81,36 @@ fn every_command_in_the_readme_and_docs_parses_with_todays_cli() {
                 in_sh = !in_sh && trimmed == "```sh";
                 continue;
             }
-            if !in_sh {
-                continue;
-            }
-            for args in invocations(trimmed) {
-                let argv = std::iter::once("parityrail".to_string()).chain(args.clone());
-                if let Err(e) = Cli::try_parse_from(argv) {
-                    panic!(
-                        "{file}:{}: `parityrail {}` does not parse:\n{e}",
-                        n + 1,
-                        args.join(" ")
-                    );
-                }
-                checked += 1;
+            if in_sh && !trimmed.is_empty() {
+                lines.push(ShellLine {
+                    file: file.clone(),
+                    line: n + 1,
+                    text: trimmed.to_string(),
+                });
             }
         }
     }
-    assert!(checked >= 20, "only {checked} commands found in {files:?}");
+    lines
+}
+
+#[test]
+fn every_command_in_the_readme_and_docs_parses_with_todays_cli() {
+    let mut checked = 0;
+    for line in shell_lines() {
+        for args in invocations(&line.text) {
+            let argv = std::iter::once("parityrail".to_string()).chain(args.clone());
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!(
+                    "{}:{}: `parityrail {}` does not parse:\n{e}",
+                    line.file,
+                    line.line,
+                    args.join(" ")
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} commands found");
 }
 
 #[test]

@@ -13,6 +13,8 @@ mod crash;
 mod dashboard;
 mod demo;
 mod docs;
+mod docs_run;
+mod docs_walks;
 mod drill;
 mod drill_after_scan;
 mod edges;
