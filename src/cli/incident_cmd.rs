@@ -51,13 +51,14 @@ pub async fn run(json_out: bool, app: &App, cmd: IncidentsCommand) -> anyhow::Re
                     .map(|v| {
                         let i = &v.incident;
                         format!(
-                            "{}  {:<18} {:<12} {:<22} x{}  last {}",
+                            "{}  {:<18} {:<12} {:<22} x{}  last {}{}",
                             i.id,
                             i.kind.as_str(),
                             i.status.as_str(),
                             i.customer_id,
                             i.count,
-                            rfc3339(i.last_seen)
+                            rfc3339(i.last_seen),
+                            if i.drill { "  [drill]" } else { "" }
                         )
                     })
                     .collect::<Vec<_>>()

@@ -57,11 +57,16 @@ pub(super) async fn events_cmd(
                     .iter()
                     .map(|e| {
                         format!(
-                            "{}  {:<48} {:<10} {}",
+                            "{}  {:<48} {:<10} {}{}",
                             e.event_id,
                             e.event_type,
                             e.status.as_str(),
-                            e.reason.as_deref().unwrap_or("")
+                            e.reason.as_deref().unwrap_or(""),
+                            if crate::domain::is_drill_event(&e.event_id) {
+                                "  [drill]"
+                            } else {
+                                ""
+                            }
                         )
                     })
                     .collect::<Vec<_>>()

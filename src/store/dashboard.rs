@@ -72,14 +72,16 @@ impl Store {
         rows.into_iter().map(Incident::try_from).collect()
     }
 
-    /// Incident counts of the project by status and kind.
+    /// Counts of the project's real incidents by status and kind: drill
+    /// incidents (SPEC §8b) never count.
     pub async fn incident_counts(
         &self,
         project_id: &str,
     ) -> Result<Vec<(IncidentStatus, IncidentKind, i64)>, StoreError> {
         let rows: Vec<(String, String, i64)> = super::dispatch!(self, |pool| {
             sqlx::query_as(
-                "SELECT status, kind, COUNT(*) FROM incidents WHERE project_id = $1 GROUP BY status, kind",
+                "SELECT status, kind, COUNT(*) FROM incidents WHERE project_id = $1 AND drill = FALSE
+                 GROUP BY status, kind",
             )
             .bind(project_id)
             .fetch_all(pool)

@@ -69,6 +69,8 @@ pub(crate) struct Store {
     pub clock: Clock,
     /// Off while seeding large data sets so they do not allocate events.
     pub auto_events: bool,
+    /// What happens to a subscription once its payment retries run out.
+    pub after_failed_retries: crate::AfterFailedRetries,
     pub products: Vec<Product>,
     pub prices: Vec<Price>,
     /// Feature lookup keys by feature sequence number, and the reverse.
@@ -100,6 +102,7 @@ impl Store {
             tag: ids::random(10),
             clock: Clock::default(),
             auto_events: true,
+            after_failed_retries: crate::AfterFailedRetries::Cancel,
             products: Vec::new(),
             prices: Vec::new(),
             features: Vec::new(),

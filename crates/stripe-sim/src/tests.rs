@@ -324,3 +324,31 @@ fn time_passing_ends_trials_renews_periods_and_cancels_after_failed_retries() {
     sim.advance_clock(60);
     assert_eq!(sim.events().len(), n, "advance_clock only moves the clock");
 }
+
+#[test]
+fn after_failed_retries_a_subscription_can_be_marked_unpaid_or_left_past_due() {
+    let (sim, price, customer) = setup();
+    for (outcome, status) in [
+        (crate::AfterFailedRetries::MarkUnpaid, "unpaid"),
+        (crate::AfterFailedRetries::LeavePastDue, "past_due"),
+    ] {
+        sim.set_after_failed_retries(outcome);
+        let sub = sim.create_subscription(&customer, &[&price], "active", &[]);
+        sim.fail_invoice_payment(&sub);
+        sim.pass_time(20 * 86_400);
+        let json = sim.subscription_json(&sub);
+        assert_eq!(json["status"], status, "{outcome:?}");
+        // The invoice stays open with no further attempt, so more time
+        // changes nothing.
+        let invoice = json["latest_invoice"].as_str().unwrap().to_owned();
+        let n = sim.events().len();
+        sim.pass_time(10 * 86_400);
+        let later: Vec<_> = sim.events()[n..]
+            .iter()
+            .filter(|e| e["data"]["object"]["id"] == invoice.as_str())
+            .map(|e| e["type"].clone())
+            .collect();
+        assert!(later.is_empty(), "{outcome:?}: {later:?}");
+        assert_eq!(sim.subscription_json(&sub)["status"], status);
+    }
+}

@@ -1,19 +1,39 @@
 //! What Stripe does as time passes, applied when the clock moves
 //! ([`crate::StripeSim::pass_time`]): trials end, periods renew (or end,
 //! when cancelled at period end), and failed payments are retried until
-//! Stripe gives up and cancels.
+//! Stripe gives up and does what the account's setting says
+//! ([`AfterFailedRetries`]).
 
 use serde_json::{Map, Value, json};
 
-use crate::SubscriptionChange;
 use crate::clock::add_month;
 use crate::model::{InvoiceStatus, Status};
 use crate::objects::Expand;
 use crate::state::Store;
+use crate::{StripeSim, SubscriptionChange};
 
-/// Payment attempts before Stripe cancels a past_due subscription (its
+/// Payment attempts before Stripe gives up on a past_due subscription (its
 /// default retry schedule: the first attempt and three retries).
 pub(crate) const MAX_PAYMENT_ATTEMPTS: u32 = 4;
+
+/// Stripe's account setting "if all retries for a payment fail".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailedRetries {
+    /// Cancel the subscription (Stripe's default).
+    Cancel,
+    /// Mark it `unpaid`: it stays, the invoice stays open, no more attempts.
+    MarkUnpaid,
+    /// Leave it `past_due`, with no more attempts.
+    LeavePastDue,
+}
+
+impl StripeSim {
+    /// What [`StripeSim::pass_time`] does once a subscription's payment
+    /// retries run out (default: cancel).
+    pub fn set_after_failed_retries(&self, outcome: AfterFailedRetries) {
+        self.store_mut().after_failed_retries = outcome;
+    }
+}
 
 impl Store {
     /// Lets time pass to `target`, stepping the clock to each due
@@ -74,7 +94,7 @@ impl Store {
                     .latest_invoice
                     .map_or(0, |i| self.invoices[i as usize].attempt_count);
                 if attempts >= MAX_PAYMENT_ATTEMPTS {
-                    self.cancel_subscription(&id);
+                    self.give_up(s, &id);
                 } else {
                     self.fail_invoice_payment(&id);
                 }
@@ -82,6 +102,25 @@ impl Store {
             Status::Active if sub.cancel_at_period_end => self.cancel_subscription(&id),
             Status::Active => self.renew(s),
             _ => {}
+        }
+    }
+
+    /// The payment retries of `s` ran out.
+    fn give_up(&mut self, s: u32, id: &str) {
+        if self.after_failed_retries == AfterFailedRetries::Cancel {
+            return self.cancel_subscription(id);
+        }
+        if let Some(i) = self.subs[s as usize].latest_invoice {
+            self.invoices[i as usize].next_payment_attempt = None;
+        }
+        if self.after_failed_retries == AfterFailedRetries::MarkUnpaid {
+            self.update_subscription(
+                id,
+                SubscriptionChange {
+                    status: Some("unpaid".into()),
+                    ..SubscriptionChange::default()
+                },
+            );
         }
     }
 
