@@ -168,11 +168,14 @@ pub enum ProjectCommand {
 #[derive(Args, Debug)]
 pub struct ConfigArgs {
     pub project: String,
+    /// Days a past_due subscription keeps access, counted from Stripe's
+    /// failed payment.
     #[arg(long)]
     pub past_due_grace_days: Option<i64>,
     /// Seconds after an event's creation before a mismatch becomes an incident.
     #[arg(long)]
     pub fulfillment_deadline: Option<i64>,
+    /// The Stripe metadata key that holds the app's user id.
     #[arg(long)]
     pub user_metadata_key: Option<String>,
     /// Require an explicit user mapping (no fallback to the customer id).

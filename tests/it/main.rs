@@ -9,6 +9,7 @@ mod browser;
 mod checks;
 mod cli;
 mod cli_checks;
+mod config_doc;
 mod crash;
 mod dashboard;
 mod demo;
