@@ -169,6 +169,7 @@ impl App {
             clock: clock.clone(),
             coalesce: config.coalesce,
             wake: wake.clone(),
+            refusals_written: Default::default(),
         };
         Ok(Self(Arc::new(AppInner {
             stripe: StripeClient::new(&config.stripe_api_base),

@@ -7,7 +7,11 @@ pub mod inbox;
 mod receive;
 pub mod verify;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::Notify;
 
@@ -28,4 +32,7 @@ pub struct Intake {
     pub coalesce: Duration,
     /// Wakes idle workers when lagging work is re-queued.
     pub wake: Arc<Notify>,
+    /// When each project's last signature refusal was written (ms), so a
+    /// flood of forged deliveries writes once every few seconds at most.
+    pub refusals_written: Mutex<HashMap<String, i64>>,
 }

@@ -15,6 +15,9 @@ use crate::{
     stripe::event::{VerifiedEvent, is_handled},
 };
 
+/// How often a project's signature refusals are written at most.
+const REFUSAL_WRITE_EVERY_MS: i64 = 5_000;
+
 /// How the project of a delivery was found.
 pub enum Addressed {
     /// No such project (or an id that does not parse): 404.
@@ -94,6 +97,9 @@ impl Intake {
             Ok(matched) => matched,
             Err(err) => {
                 tracing::info!(project_id = %id, reason = err.as_str(), "webhook rejected");
+                if err == verify::VerifyError::SignatureMismatch {
+                    self.note_refusal(&id).await;
+                }
                 return Ok(Receipt::Rejected(match err {
                     verify::VerifyError::MissingSecret => Rejection::NoSigningSecret,
                     other => Rejection::BadSignature(other),
@@ -154,6 +160,26 @@ impl Intake {
                 }
                 Ok(Receipt::Duplicate)
             }
+        }
+    }
+
+    /// Records that a delivery failed signature verification, at most once
+    /// per project every [`REFUSAL_WRITE_EVERY_MS`]; a failed write is only
+    /// logged (the answer is a 400 either way).
+    async fn note_refusal(&self, id: &ProjectId) {
+        let now = self.clock.now_ms();
+        {
+            let mut written = self
+                .refusals_written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match written.get(id.as_str()) {
+                Some(at) if now - at < REFUSAL_WRITE_EVERY_MS => return,
+                _ => written.insert(id.to_string(), now),
+            };
+        }
+        if let Err(error) = self.store.record_signature_refusal(id.as_str(), now).await {
+            tracing::warn!(project_id = %id, %error, "could not record a signature refusal");
         }
     }
 

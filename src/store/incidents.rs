@@ -130,8 +130,11 @@ pub(super) const OPEN_INCIDENT: &str =
 pub(super) const LINK_RUN: &str =
     "INSERT INTO incident_runs (incident_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
+/// A real run's verdict resolves real incidents only: a drill's incident
+/// is resolved by its drill.
 pub(super) const RESOLVE: &str = "UPDATE incidents SET status = 'resolved', resolved_at = $1
-     WHERE project_id = $2 AND customer_id = $3 AND kind = $4 AND status <> 'resolved'";
+     WHERE project_id = $2 AND customer_id = $3 AND kind = $4 AND status <> 'resolved'
+       AND drill = FALSE";
 
 /// Opens (or bumps) one incident inside the transaction `$tx`; its id.
 macro_rules! open_incident_in {

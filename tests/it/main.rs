@@ -17,7 +17,7 @@ mod docs;
 mod docs_run;
 mod docs_walks;
 mod drill;
-mod drill_after_scan;
+mod drill_setups;
 mod edges;
 mod ingress;
 mod logs;

@@ -7,8 +7,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::json;
+
+mod ready;
+mod report;
+
+pub use ready::DrillError;
+use ready::refused_by_signature;
+pub use report::{DrillReport, Stage};
 
 use crate::{
     App,
@@ -19,102 +25,41 @@ use crate::{
     },
     ids::random_id,
     ingress::verify::compute_signature,
-    store::StoreError,
-    vault::VaultError,
 };
-
-/// Why a drill could not start: nothing was sent.
-#[derive(Debug, thiserror::Error)]
-pub enum DrillError {
-    #[error(
-        "no webhook signing secret: add the endpoint's whsec_… first (`parityrail stripe connect … --webhook-secret`)"
-    )]
-    NoSigningSecret,
-    #[error("no app probe: set one first (`parityrail probe set PROJECT --url U --secret S`)")]
-    NoProbe,
-    #[error(
-        "no Stripe key: connect Stripe first (`parityrail stripe connect PROJECT --api-key K`)"
-    )]
-    NoStripeKey,
-    #[error(
-        "no customer to drill with: ParityRail has read none of this project's customers yet (run `parityrail scan PROJECT`)"
-    )]
-    NoCustomer,
-    #[error(
-        "a demo project ignores traffic to its public webhook URL by design: drill a test or live project"
-    )]
-    DemoProject,
-    #[error("cannot open the project's secrets: {0}")]
-    Vault(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// How long the pages and the API wait for a drill's stages.
 pub const SERVED_WAIT: Duration = Duration::from_secs(30);
 
-impl From<VaultError> for DrillError {
-    fn from(e: VaultError) -> Self {
-        match e {
-            VaultError::Store(e) => Self::Store(e),
-            other => Self::Vault(other.to_string()),
-        }
-    }
-}
-
-/// One stage of the drill and what was seen there.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Stage {
-    /// `accepted`, `stored`, `processed`, `stripe_read`, `probed`,
-    /// `compared`, `incident_opened`.
-    pub stage: &'static str,
-    pub ok: bool,
-    pub detail: String,
-}
-
-/// What a drill proved.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DrillReport {
-    pub drill: bool,
-    pub project_id: String,
-    pub event_id: String,
-    pub customer: String,
-    pub run_id: Option<String>,
-    pub incident_id: Option<String>,
-    /// Evidence fields the incident lacked (empty when complete).
-    pub missing_evidence: Vec<&'static str>,
-    pub stages: Vec<Stage>,
-    /// Monitoring caught the drill: every stage passed and the evidence is complete.
-    pub caught: bool,
-}
-
-impl DrillReport {
-    /// The first stage that broke.
-    pub fn broken(&self) -> Option<&Stage> {
-        self.stages.iter().find(|s| !s.ok)
-    }
-
-    fn pass(&mut self, stage: &'static str, detail: impl Into<String>) {
-        self.stages.push(Stage {
-            stage,
-            ok: true,
-            detail: detail.into(),
-        });
-    }
-
-    fn fail(mut self, stage: &'static str, detail: impl Into<String>) -> Self {
-        self.stages.push(Stage {
-            stage,
-            ok: false,
-            detail: detail.into(),
-        });
-        self
-    }
-}
-
 /// Runs a drill of `project` against the service at `base_url` (its
 /// public URL), waiting at most `wait` for each stage.
 pub async fn run(
+    app: &App,
+    project: &Project,
+    base_url: &str,
+    wait: Duration,
+) -> Result<DrillReport, DrillError> {
+    let report = walk(app, project, base_url, wait).await?;
+    // However it ended, nothing of it stays open. (A drill that gave up
+    // before its check ran leaves an incident opened later; the next drill
+    // resolves it as it starts.)
+    resolve_leftovers(app, project).await?;
+    Ok(report)
+}
+
+/// Resolves the project's open drill incidents.
+async fn resolve_leftovers(app: &App, project: &Project) -> Result<(), DrillError> {
+    let resolved = app
+        .store
+        .resolve_drill_incidents(project.id.as_str(), app.now_ms())
+        .await?;
+    if resolved > 0 {
+        tracing::info!(project_id = %project.id, resolved, "drill incidents resolved");
+    }
+    Ok(())
+}
+
+/// The drill's stages in order; the first that breaks ends it.
+async fn walk(
     app: &App,
     project: &Project,
     base_url: &str,
@@ -162,7 +107,14 @@ pub async fn run(
         stages: Vec::new(),
         caught: false,
     };
+    resolve_leftovers(app, project).await?;
     tracing::info!(project_id = %project.id, %event_id, %customer, "drill started");
+
+    // 0. Stripe's own deliveries pass the signature check. The drill signs
+    // with the stored secret, so it cannot see a wrong one by sending.
+    if let Some(refused) = refused_by_signature(app, project).await? {
+        return Ok(report.fail("accepted", refused));
+    }
 
     // 1. The real webhook URL accepts it.
     let url = format!(
@@ -292,18 +244,32 @@ pub async fn run(
         ));
     }
     report.pass("probed", "the app answered");
-    if run.status != RunStatus::Failed || run.kind != Some(RunKind::Unfulfilled) {
+    // The check must find access missing, at least the drill's feature. The
+    // customer's own mismatch, if it has one, may name the verdict (a plan
+    // difference outranks a feature).
+    let saw_drill = steps
+        .iter()
+        .any(|s| s.step == StepName::Probe && s.detail.contains(DRILL_FEATURE));
+    if run.status != RunStatus::Failed || !(saw_drill || run.kind == Some(RunKind::Unfulfilled)) {
         return Ok(report.fail(
             "compared",
             format!(
-                "expected an unfulfilled verdict (the drill expects {DRILL_FEATURE:?}), got {} {:?}",
+                "expected the check to find {DRILL_FEATURE:?} missing, got {} {:?}",
                 run.status, run.kind
             ),
         ));
     }
+    let verdict = run.kind.map_or("failed", |k| k.as_str());
     report.pass(
         "compared",
-        format!("unfulfilled: the app lacks {DRILL_FEATURE:?}, as the drill intended"),
+        if run.kind == Some(RunKind::Unfulfilled) {
+            format!("unfulfilled: the app lacks {DRILL_FEATURE:?}, as the drill intended")
+        } else {
+            format!(
+                "{verdict}: the app lacks {DRILL_FEATURE:?}, as the drill intended, and the \
+                 customer has a mismatch of its own"
+            )
+        },
     );
 
     // 7. The incident, labelled, with every evidence field.
