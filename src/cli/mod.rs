@@ -53,6 +53,10 @@ pub enum Command {
         /// Seconds between simulated subscription changes.
         #[arg(long, default_value_t = 4.0, value_parser = positive_secs)]
         every: f64,
+        /// Seconds the demo's app has to follow a change before an incident
+        /// opens (the demo project's fulfillment deadline).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        deadline: u32,
     },
     /// Apply database migrations.
     Migrate,
@@ -228,11 +232,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Serve = cli.command {
         return app::run(config, on_signal()).await;
     }
-    if let Command::Demo { keep, every } = cli.command {
+    if let Command::Demo {
+        keep,
+        every,
+        deadline,
+    } = cli.command
+    {
         let options = crate::demo::DemoOptions {
             database_set: std::env::var_os("DATABASE_URL").is_some(),
             keep,
             every: std::time::Duration::from_secs_f64(every),
+            deadline: std::time::Duration::from_secs(u64::from(deadline)),
         };
         return crate::demo::run(config, options, on_signal()).await;
     }

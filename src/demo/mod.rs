@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     App,
     config::{Config, DatabaseUrl, Secret},
-    domain::{ProjectMode, Role, ScanTrigger},
+    domain::{Role, ScanTrigger},
     probe::ProbeTarget,
-    store::Store,
+    store::{Installation, Store},
     usecase::{accounts, members, scans},
     vault::Simulated,
 };
@@ -35,6 +35,8 @@ pub struct DemoOptions {
     pub keep: bool,
     /// Seconds between simulated subscription changes.
     pub every: Duration,
+    /// The demo project's fulfillment deadline: how long the app may take.
+    pub deadline: Duration,
 }
 
 fn random(n: usize) -> String {
@@ -45,32 +47,41 @@ fn random(n: usize) -> String {
         .collect()
 }
 
-/// Refuses a database that holds anything but demo projects: the demo
-/// never writes into a real installation.
+/// The demo's first sign-in; a kept database gets `demo-…@parityrail.local`.
+const DEMO_EMAIL: &str = "demo@parityrail.local";
+
+fn is_demo_user(email: &str) -> bool {
+    email == DEMO_EMAIL || (email.starts_with("demo-") && email.ends_with("@parityrail.local"))
+}
+
+/// Refuses, before writing anything (not even a migration), a database
+/// that is not ParityRail's or holds a real installation: real projects,
+/// or dashboard users the demo did not make.
 async fn refuse_real_installation(database: &DatabaseUrl) -> anyhow::Result<()> {
     let store = Store::connect(database)
         .await
         .context("cannot open the demo database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot prepare the demo database")?;
-    let real: Vec<String> = store
-        .list_projects()
-        .await?
-        .into_iter()
-        .filter(|p| p.mode != ProjectMode::Demo)
-        .map(|p| p.name)
-        .collect();
+    let found = store.installation().await;
     store.close().await;
-    if !real.is_empty() {
-        anyhow::bail!(
-            "DATABASE_URL holds a ParityRail installation with real projects ({}); the demo never writes into one \
-             (unset DATABASE_URL to use a fresh temporary file)",
-            real.join(", ")
-        );
+    let fresh = " (unset DATABASE_URL to use a fresh temporary file)";
+    match found.context("cannot read the demo database")? {
+        Installation::Empty => Ok(()),
+        Installation::Foreign => anyhow::bail!(
+            "DATABASE_URL holds tables that are not ParityRail's; the demo never writes into another program's database{fresh}"
+        ),
+        Installation::ParityRail { real_projects, .. } if !real_projects.is_empty() => {
+            anyhow::bail!(
+                "DATABASE_URL holds a ParityRail installation with real projects ({}); the demo never writes into one{fresh}",
+                real_projects.join(", ")
+            )
+        }
+        Installation::ParityRail { users, .. } if !users.iter().all(|u| is_demo_user(u)) => {
+            anyhow::bail!(
+                "DATABASE_URL holds a ParityRail installation with dashboard users; the demo never writes into one{fresh}"
+            )
+        }
+        Installation::ParityRail { .. } => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs the demo until `shutdown`.
@@ -120,12 +131,12 @@ pub async fn run(
     let header_timeout = config.header_read_timeout;
     let app = App::start_simulated(config, simulated).await?;
 
-    let seeded = seed::seed(&app, &sim, &sample).await?;
+    let seeded = seed::seed(&app, &sim, &sample, options.deadline).await?;
     let project = seeded.project.clone();
     app.vault
         .record_simulated(&app.store, &project, Some(sim.account_id()), app.now_ms())
         .await?;
-    let email = "demo@parityrail.local";
+    let email = DEMO_EMAIL;
     let password = random(20);
     let email = if accounts::needs_setup(&app).await? {
         accounts::setup_first_admin(&app, email, &password).await?;
@@ -172,9 +183,27 @@ pub async fn run(
         seeded.plans,
         seeded.customers,
         options.every,
+        options.deadline,
         stop.clone(),
     ));
     scans::start(&app, &project, ScanTrigger::Manual).await?;
+    // The daily scan, compressed: it re-checks what no event does (a
+    // cancelled customer whose app revoked access late).
+    tokio::spawn({
+        let (app, project, stop) = (app.clone(), project.clone(), stop.clone());
+        let every = (options.deadline * 3).clamp(Duration::from_secs(15), Duration::from_secs(120));
+        async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                if let Err(error) = scans::start(&app, &project, ScanTrigger::Schedule).await {
+                    tracing::warn!(%error, "the demo's periodic scan did not start");
+                }
+            }
+        }
+    });
 
     let url = app.config.public_url.trim_end_matches('/').to_string();
     println!("ParityRail demo is running.");

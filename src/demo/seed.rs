@@ -14,6 +14,7 @@ use crate::{
 };
 
 /// One plan of the demo's catalogue.
+#[derive(Clone)]
 pub struct Plan {
     pub name: &'static str,
     pub price: String,
@@ -51,10 +52,6 @@ pub struct Seeded {
     pub customers: Vec<Customer>,
 }
 
-/// How long the app has to follow a change in the demo (short, so that a
-/// user watching sees incidents open).
-pub const DEADLINE_SECS: i64 = 20;
-
 /// "Demo", or "Demo 2", "Demo 3"… in a kept demo database.
 async fn create_project(app: &App) -> Result<Project, SetupError> {
     let mut n = 1;
@@ -71,13 +68,18 @@ async fn create_project(app: &App) -> Result<Project, SetupError> {
     }
 }
 
-pub async fn seed(app: &App, sim: &StripeSim, sample: &SampleApp) -> anyhow::Result<Seeded> {
+pub async fn seed(
+    app: &App,
+    sim: &StripeSim,
+    sample: &SampleApp,
+    deadline: std::time::Duration,
+) -> anyhow::Result<Seeded> {
     let project = create_project(app).await?;
     app.store
         .update_project_settings(
             &project.id,
             &ProjectSettings {
-                fulfillment_deadline_secs: Some(DEADLINE_SECS),
+                fulfillment_deadline_secs: Some(deadline.as_secs() as i64),
                 stripe_budget_rps: Some(50),
                 ..ProjectSettings::default()
             },

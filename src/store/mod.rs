@@ -9,6 +9,7 @@ mod dashboard;
 mod drill;
 mod inbox;
 mod incidents;
+mod installation;
 mod logs;
 mod projects;
 mod queue;
@@ -34,6 +35,7 @@ pub use checks::ProbeConfig;
 pub use dashboard::{IncidentFilter, QueueDepth};
 pub use inbox::{InsertOutcome, NewEvent};
 pub use incidents::{Evidence, NewIncident, Resolve};
+pub use installation::Installation;
 pub use logs::{EventFilter, RunFilter};
 pub use projects::{
     Integration, IntegrationWrite, NewProject, SealedSecret, SecretRemoval, WebhookSecretInfo,

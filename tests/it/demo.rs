@@ -54,7 +54,7 @@ impl Drop for Demo {
     }
 }
 
-fn demo_command(port: u16) -> Command {
+pub fn demo_command(port: u16) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("demo")
         .env_clear()
@@ -65,11 +65,20 @@ fn demo_command(port: u16) -> Command {
     cmd
 }
 
-/// Starts the demo and reads its banner.
-fn start() -> Demo {
+/// Changed by the demo's traffic: their incidents open and resolve.
+const LIVELY: [&str; 4] = ["usr_lynn", "usr_robin", "usr_judea", "usr_hedy"];
+
+/// Starts the demo (a change every half second, a 2 s deadline) and reads
+/// its banner.
+fn start(extra: &[&str], database_url: Option<&str>) -> Demo {
     let port = free_port();
-    let mut child = demo_command(port)
-        .args(["--every", "1"])
+    let mut cmd = demo_command(port);
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let mut child = cmd
+        .args(["--every", "0.5", "--deadline", "2"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -109,7 +118,7 @@ fn start() -> Demo {
 async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c() {
     parityrail::install_crypto_provider();
     let started = Instant::now();
-    let mut demo = start();
+    let mut demo = start(&[], None);
     let banner = started.elapsed();
     assert!(
         std::path::Path::new(&demo.database)
@@ -149,6 +158,32 @@ async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c(
         + &d.get(&inbox).await.body;
     for user in HEALTHY {
         assert!(!all.contains(user), "{user} is healthy");
+    }
+    // Each seeded mismatch is of its kind.
+    for (kind, users, not) in [
+        ("unfulfilled", &["usr_ada", "usr_alan"][..], "usr_grace"),
+        ("unpaid_access", &["usr_grace"][..], "usr_ada"),
+    ] {
+        let page = d.get(&format!("{inbox}&kind={kind}")).await.body;
+        for user in users {
+            assert!(page.contains(user), "{user} is {kind}: {page}");
+        }
+        assert!(!page.contains(not), "{not} is not {kind}");
+    }
+    // The traffic's late and wrong changes open incidents, and the app's
+    // fix resolves them without anyone acting.
+    let resolved = format!("/projects/{}/incidents?status=resolved", demo.project);
+    let give_up_resolving = Instant::now() + Duration::from_secs(90);
+    loop {
+        let page = d.get(&resolved).await.body;
+        if LIVELY.iter().any(|u| page.contains(u)) {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up_resolving,
+            "no incident of a lively customer resolved itself: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Checks keep happening: webhook runs appear.
     let runs = loop {
@@ -200,8 +235,8 @@ async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c(
             break status;
         }
         assert!(
-            stopping.elapsed() < Duration::from_secs(15),
-            "the demo did not stop"
+            stopping.elapsed() < Duration::from_secs(5),
+            "the demo did not stop within 5 s of Ctrl-C"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -289,4 +324,35 @@ async fn a_taken_address_an_unwritable_folder_or_a_real_installation_stop_the_de
         "{}",
         stderr(&out)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_demo_database_runs_again_with_a_new_sign_in() {
+    parityrail::install_crypto_provider();
+    let mut first = start(&["--keep"], None);
+    let stop = |demo: &mut Demo| {
+        let _ = Command::new("kill")
+            .args(["-INT", &demo.child.id().to_string()])
+            .status();
+        let status = demo.child.wait().unwrap();
+        assert!(status.success(), "exit {status}");
+    };
+    stop(&mut first);
+    let db = std::path::Path::new(&first.database).join("demo.db");
+    assert!(db.exists(), "--keep keeps the database: {}", db.display());
+
+    // DATABASE_URL naming the kept file: the demo runs on it, with a second
+    // demo project and a sign-in of its own.
+    let url = format!("sqlite://{}", db.display());
+    let mut second = start(&[], Some(&url));
+    assert_ne!(second.project, first.project);
+    assert_ne!(second.email, first.email);
+    assert_eq!(second.database, "DATABASE_URL");
+    let mut d = Dash::at(&second.base);
+    let home = d.sign_in(&second.email, &second.password).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains(&second.project));
+    stop(&mut second);
+    assert!(db.exists(), "a DATABASE_URL file is never removed");
+    std::fs::remove_dir_all(&first.database).unwrap();
 }

@@ -13,6 +13,7 @@ mod config_doc;
 mod crash;
 mod dashboard;
 mod demo;
+mod demo_refuses;
 mod docs;
 mod docs_run;
 mod docs_walks;
