@@ -132,3 +132,94 @@ fn the_splitter_reads_quotes_substitutions_and_comments() {
     let argv = ["parityrail", "stripe", "conect", "p"];
     assert!(Cli::try_parse_from(argv).is_err());
 }
+
+/// The `parityrail …` commands written inline in the prose of the README
+/// and `docs/` (outside code blocks); usage lines with `[`, `|`, `{` or
+/// `<` are synopses, not commands.
+fn inline_commands() -> Vec<(String, String)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files = vec!["README.md".to_string()];
+    for entry in std::fs::read_dir(format!("{root}/docs")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            files.push(format!("docs/{name}"));
+        }
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        let mut prose = String::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_block = !in_block;
+            } else if !in_block {
+                prose.push_str(line);
+                prose.push(' ');
+            }
+        }
+        for span in prose.split('`').skip(1).step_by(2) {
+            let span = span.split_whitespace().collect::<Vec<_>>().join(" ");
+            if span.starts_with("parityrail ") && !span.contains(['[', '|', '{', '<']) {
+                found.push((file.clone(), span));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_inline_command_in_the_prose_parses_too() {
+    let commands = inline_commands();
+    assert!(commands.len() >= 15, "only {commands:?}");
+    for (file, command) in commands {
+        let mut argv = words(&command);
+        // `parityrail stripe secrets …`: any command under that path.
+        if argv.last().is_some_and(|w| w == "…") {
+            argv.pop();
+        }
+        // `parityrail scan` names a command: its path must exist.
+        let names_only = argv[1..]
+            .iter()
+            .all(|w| w.chars().all(|c| c.is_ascii_lowercase()));
+        match Cli::try_parse_from(&argv) {
+            Ok(_) => {}
+            Err(e)
+                if names_only
+                    && matches!(
+                        e.kind(),
+                        clap::error::ErrorKind::MissingRequiredArgument
+                            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                            | clap::error::ErrorKind::MissingSubcommand
+                    ) => {}
+            // `… --help` asks for the help, which is an Err in clap.
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+            Err(e) => panic!("{file}: `{command}` does not parse:\n{e}"),
+        }
+    }
+}
+
+#[test]
+fn the_seven_events_of_connecting_stripe_are_the_ones_handled() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/connecting-stripe.md"
+    ))
+    .unwrap();
+    let section = page
+        .split("## The seven events")
+        .nth(1)
+        .expect("the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    listed.sort_unstable();
+    let mut handled = parityrail::stripe::event::HANDLED_TYPES.to_vec();
+    handled.sort_unstable();
+    assert_eq!(listed, handled);
+}

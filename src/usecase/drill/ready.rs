@@ -7,7 +7,7 @@ use crate::{App, domain::Project, store::StoreError, vault::VaultError};
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
     #[error(
-        "no webhook signing secret: add the endpoint's whsec_… first (`parityrail stripe connect … --webhook-secret`)"
+        "no webhook signing secret: add the endpoint's whsec_… first (`parityrail stripe secrets add PROJECT whsec_…`)"
     )]
     NoSigningSecret,
     #[error("no app probe: set one first (`parityrail probe set PROJECT --url U --secret S`)")]
@@ -62,8 +62,8 @@ pub(super) async fn refused_by_signature(
     });
     Ok(Some(format!(
         "nothing sent: a delivery at {} matched no stored signing secret, and {since}. \
-         The stored whsec_ is not the Stripe endpoint's (add it: `parityrail stripe connect \
-         PROJECT --api-key … --webhook-secret whsec_…`), or someone sends forged events",
+         The stored whsec_ is not the Stripe endpoint's (add it: `parityrail stripe secrets \
+         add PROJECT whsec_…`), or someone sends forged events",
         crate::rfc3339(refused)
     )))
 }
