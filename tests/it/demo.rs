@@ -133,6 +133,10 @@ async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c(
         home.body.contains(&demo.project),
         "the demo project is listed"
     );
+    // A demo project ignores its public URL, so it offers no drill.
+    let overview = d.get(&format!("/projects/{}", demo.project)).await;
+    assert!(overview.body.contains(&demo.project));
+    assert!(!overview.body.contains("Run drill"), "{}", overview.body);
 
     // The seeded mismatches open; the healthy customers never get one.
     let inbox = format!("/projects/{}/incidents?status=open", demo.project);

@@ -18,6 +18,7 @@ mod docs;
 mod docs_run;
 mod docs_walks;
 mod drill;
+mod drill_page;
 mod drill_setups;
 mod edges;
 mod ingress;

@@ -168,6 +168,8 @@ pub struct TestOptions {
     pub clock: Option<Arc<ManualClock>>,
     /// Extra `NAME=VALUE` settings.
     pub env: Vec<(&'static str, String)>,
+    /// `PARITYRAIL_PUBLIC_URL` is this test server (the drill sends there).
+    pub public_url_is_server: bool,
 }
 
 impl Default for TestOptions {
@@ -182,6 +184,7 @@ impl Default for TestOptions {
             lease_secs: 60.0,
             clock: None,
             env: Vec::new(),
+            public_url_is_server: false,
         }
     }
 }
@@ -231,17 +234,21 @@ impl TestApp {
         Self::spawn_with(backend, TestOptions::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, opts: TestOptions) -> Option<Self> {
+    pub async fn spawn_with(backend: Backend, mut opts: TestOptions) -> Option<Self> {
         let db = TestDb::create(backend).await?;
         let master_key_hex = MasterKey::generate_hex();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        if opts.public_url_is_server {
+            opts.env
+                .push(("PARITYRAIL_PUBLIC_URL", format!("http://{addr}")));
+        }
         let config = config_for(&db.url, &master_key_hex, &opts);
         let clock: SharedClock = match &opts.clock {
             Some(manual) => manual.clone(),
             None => Arc::new(SystemClock),
         };
         let app = App::start_with_clock(config, clock).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let server = if opts.workers == 0 {
             // No background workers: the test drives `drain` itself.

@@ -55,6 +55,12 @@ impl Chrome {
     pub fn admin(&self) -> bool {
         self.project.as_ref().is_some_and(|p| p.admin)
     }
+
+    /// Whether the project shown is a demo project (its data comes from the
+    /// simulator; a drill of its public URL cannot be caught).
+    pub fn demo(&self) -> bool {
+        self.project.as_ref().is_some_and(|p| p.mode == "demo")
+    }
 }
 
 #[derive(Template, WebTemplate)]
