@@ -4,10 +4,12 @@
 //! stripe-sim [--listen ADDR] [--key KEY]... [--live] [--rate-limit N]
 //!            [--webhook URL,SECRET]... [--time-scale N] [--seed N]
 //! ```
+//! Simulated time passes `--time-scale` times faster than real time
+//! (default 3600: an hour a second), so trials end, periods renew and failed
+//! payments are retried as Stripe would, each change emitting its events.
 //! Failed webhook deliveries are retried on Stripe's schedule for the mode
 //! (live: three days of backoff; test: three retries over a few hours),
-//! compressed by `--time-scale` (simulated seconds per real second, default
-//! 3600: an hour passes in a second).
+//! compressed the same way.
 //! Environment fallbacks: `STRIPE_SIM_LISTEN`, `STRIPE_SIM_KEYS` (comma
 //! separated), `STRIPE_SIM_RATE_LIMIT`.
 
@@ -26,9 +28,11 @@ const HELP: &str = "A stateful Stripe API simulator on loopback: prints its base
   --live                 a live-mode account (livemode objects, live retry schedule)
   --rate-limit N         requests per second per key, 429 beyond (STRIPE_SIM_RATE_LIMIT)
   --webhook URL,SECRET   a webhook endpoint, repeatable
-  --time-scale N         simulated seconds per real second of Stripe's retry schedule
-                         (default 3600: a failed delivery's three days pass in 72 s live)
-  --seed N               N customers, each with an active Pro subscription";
+  --time-scale N         simulated seconds per real second (default 3600: an hour a second):
+                         periods renew, trials end, retries happen, webhook retries follow
+                         Stripe's schedule (a failed delivery's three days pass in 72 s live)
+  --seed N               N customers (metadata parityrail_user_id = user_N), each with an
+                         active Pro subscription";
 const DEFAULT_KEY: &str = "sk_test_stripe_sim_default";
 
 #[derive(Debug, Default)]
@@ -108,9 +112,16 @@ fn seed(sim: &StripeSim, n: usize) {
     sim.set_product_features(&product, &["pro-features"]);
     for i in 0..n {
         let user = format!("user_{i}");
-        let customer =
-            sim.create_customer(&format!("{user}@example.com"), &[("app_user_id", &user)]);
-        sim.create_subscription(&customer, &[&price], "active", &[("app_user_id", &user)]);
+        let customer = sim.create_customer(
+            &format!("{user}@example.com"),
+            &[("parityrail_user_id", &user)],
+        );
+        sim.create_subscription(
+            &customer,
+            &[&price],
+            "active",
+            &[("parityrail_user_id", &user)],
+        );
     }
 }
 
@@ -191,6 +202,18 @@ async fn main() -> ExitCode {
                     }
                 });
                 tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    // Time passes: renewals, trial ends and payment retries, with events.
+    {
+        let sim = sim.clone();
+        let step = scale.round().max(1.0) as i64;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                sim.pass_time(step);
             }
         });
     }

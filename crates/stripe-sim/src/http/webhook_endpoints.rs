@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use serde_json::{Value, json};
 
 use super::App;
 use super::error::ApiError;
-use super::query::Params;
+use super::query::{ListParams, Params};
 use crate::control::Caller;
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -63,22 +63,47 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
 ) -> ApiResult {
+    let lp = ListParams::parse(&Params::parse(q.as_deref()))?;
     let store = app.sim.store();
-    let data: Vec<Value> = if caller.livemode == store.livemode {
-        // Newest first, as Stripe lists.
+    // Newest first, as Stripe lists.
+    let all: Vec<_> = if caller.livemode == store.livemode {
         store
             .endpoints
             .iter()
             .rev()
             .filter(|e| !e.deleted)
-            .map(|e| e.json(store.livemode, false))
             .collect()
     } else {
         Vec::new()
     };
+    let at = |id: &str, param: &str| {
+        all.iter()
+            .position(|e| e.id == id)
+            .ok_or_else(|| ApiError::no_such_param("webhook_endpoint", id, param))
+    };
+    let (from, to) = match lp.cursor_id() {
+        Some((id, "starting_after")) => {
+            let after = at(id, "starting_after")? + 1;
+            (after, (after + lp.limit).min(all.len()))
+        }
+        Some((id, param)) => {
+            let before = at(id, param)?;
+            (before.saturating_sub(lp.limit), before)
+        }
+        None => (0, lp.limit.min(all.len())),
+    };
+    let has_more = match lp.cursor_id() {
+        Some((_, "ending_before")) => from > 0,
+        _ => to < all.len(),
+    };
+    let data: Vec<Value> = all[from..to]
+        .iter()
+        .map(|e| e.json(store.livemode, false))
+        .collect();
     Ok(Json(
-        json!({"object": "list", "data": data, "has_more": false, "url": "/v1/webhook_endpoints"}),
+        json!({"object": "list", "data": data, "has_more": has_more, "url": "/v1/webhook_endpoints"}),
     ))
 }
 

@@ -1,5 +1,6 @@
 //! The standalone `stripe-sim` binary: its help, its seeded account over
-//! HTTP, and webhooks retried on the compressed schedule.
+//! HTTP, time passing (periods renew), and webhooks retried on the
+//! compressed schedule.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -72,11 +73,12 @@ async fn the_binary_serves_its_seed_and_retries_a_failed_delivery() {
                 "--seed",
                 "2",
             ])
+            // Thirty simulated days a second.
             .args([
                 "--webhook",
                 &format!("{hook},whsec_bin"),
                 "--time-scale",
-                "36000",
+                "2592000",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -115,5 +117,22 @@ async fn the_binary_serves_its_seed_and_retries_a_failed_delivery() {
         }
         assert!(std::time::Instant::now() < deadline, "deliveries: {seen:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Months pass: each subscription renews with a paid invoice.
+    loop {
+        let paid: Value = crate::http_client()
+            .get(format!("{base}/v1/events?type=invoice.paid&limit=100"))
+            .bearer_auth(crate::KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if paid["data"].as_array().unwrap().len() >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no renewal: {paid}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

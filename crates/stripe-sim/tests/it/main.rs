@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod bin;
 mod delivery;
+mod event_log;
 mod limits;
 mod pagination;
 mod retries;
