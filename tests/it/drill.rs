@@ -35,25 +35,15 @@ pub async fn known_customer(w: &World, user: &str) -> String {
 }
 
 /// Runs the drill while `drive` workers process what it sends.
-async fn drill_with_workers(w: &World, wait: Duration, drive: bool) -> DrillReport {
+pub async fn drill_with_workers(w: &World, wait: Duration, drive: bool) -> DrillReport {
     let project = w.t.project_of(&w.project).await;
     let base = w.t.url("");
-    let done = tokio_util::sync::CancellationToken::new();
-    let worker = {
-        let (done, t) = (done.clone(), &w.t);
-        async move {
-            while drive && !done.is_cancelled() {
-                t.drain_all().await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    let drilled = async {
-        let report = drill::run(&w.t.app, &project, &base, wait).await.unwrap();
-        done.cancel();
-        report
-    };
-    tokio::join!(drilled, worker).0
+    let drilled = drill::run(&w.t.app, &project, &base, wait);
+    if drive {
+        w.t.working(drilled).await.unwrap()
+    } else {
+        drilled.await.unwrap()
+    }
 }
 
 async fn a_drill_on_a_healthy_setup_is_caught_labelled_and_resolved(backend: Backend) {

@@ -3,8 +3,6 @@
 //! customer it runs through PARITYRAIL_PUBLIC_URL and shows every stage
 //! passing; `parityrail drill --json` reports the same.
 
-use std::time::Duration;
-
 use crate::{
     drill::known_customer,
     process::{cli, database_url, stderr, stdout},
@@ -91,22 +89,7 @@ async fn the_run_drill_button_and_the_api_need_an_admin_and_show_the_stages() {
     // With a customer, the page runs it through PARITYRAIL_PUBLIC_URL (this
     // server; its workers run) and shows each stage passing.
     known_customer(&w, "u_page").await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let work = {
-        let (t, stop) = (&w.t, stop.clone());
-        async move {
-            while !stop.is_cancelled() {
-                t.drain_all().await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    let ran = async {
-        let ran = admin.post(&drill_page, &[]).await;
-        stop.cancel();
-        ran
-    };
-    let ran = tokio::join!(ran, work).0;
+    let ran = w.t.working(admin.post(&drill_page, &[])).await;
     assert_eq!(ran.status, reqwest::StatusCode::OK, "{}", ran.body);
     assert!(ran.body.contains("id=\"drill-stages\""), "{}", ran.body);
     assert!(ran.body.contains("id=\"drill-verdict\""));
@@ -131,16 +114,6 @@ async fn the_run_drill_button_and_the_api_need_an_admin_and_show_the_stages() {
         ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
     ];
     let base = w.t.url("");
-    let cli_stop = tokio_util::sync::CancellationToken::new();
-    let work = {
-        let (t, stop) = (&w.t, cli_stop.clone());
-        async move {
-            while !stop.is_cancelled() {
-                t.drain_all().await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
     let args: Vec<String> = [
         "drill",
         "--json",
@@ -155,19 +128,12 @@ async fn the_run_drill_button_and_the_api_need_an_admin_and_show_the_stages() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let drilled = async {
-        let out = tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> =
-                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli(&env, &args)
-        })
-        .await
-        .unwrap();
-        cli_stop.cancel();
-        out
-    };
-    let out = tokio::join!(drilled, work).0;
+    let drilled = tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&env, &args)
+    });
+    let out = w.t.working(drilled).await.unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["caught"], true, "{report}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use parityrail::{
     config::Secret,
-    domain::{IncidentStatus, Project},
+    domain::IncidentStatus,
     usecase::{connection, drill, incidents, overview},
 };
 
@@ -31,19 +31,8 @@ crate::backend_tests!(
 );
 
 /// Runs the drill while the world's workers process what it sends.
-async fn drill_driven(w: &World, project: &Project) -> drill::DrillReport {
-    let base = w.t.url("");
-    let drilled = drill::run(&w.t.app, project, &base, Duration::from_secs(30));
-    let work = async {
-        for _ in 0..300 {
-            w.t.drain_all().await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::select! {
-        report = drilled => report.unwrap(),
-        () = work => panic!("the drill never ended"),
-    }
+async fn drill_driven(w: &World) -> drill::DrillReport {
+    crate::drill::drill_with_workers(w, Duration::from_secs(30), true).await
 }
 
 /// The newest handled event of `customer` in the simulator, as Stripe sends it.
@@ -71,9 +60,27 @@ async fn a_project_only_scanned_is_drilled_with_a_scanned_customer(backend: Back
         matches!(none, Err(drill::DrillError::NoCustomer)),
         "{none:?}"
     );
+    // The CLI says what is missing in one line, exits non-zero, sends nothing.
+    let db = database_url(&w.t.db.url);
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
+    ];
+    let base = w.t.url("");
+    let out = cli(&env, &["drill", w.project.as_str(), "--url", &base]);
+    assert!(!out.status.success());
+    let err = crate::process::stderr(&out);
+    assert!(err.contains("no customer to drill with"), "{err}");
+    assert!(
+        w.t.store()
+            .list_events(w.project.as_str(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     w.scan().await.unwrap();
 
-    let report = drill_driven(&w, &project).await;
+    let report = drill_driven(&w).await;
     assert_eq!(report.customer, customer, "{report:#?}");
     assert!(report.caught, "{report:#?}");
 
@@ -190,7 +197,7 @@ async fn a_wrong_signing_secret_fails_the_drill_until_a_stripe_delivery_matches_
             .max()
     };
     let before_drill = last_match().await;
-    let report = drill_driven(&w, &project).await;
+    let report = drill_driven(&w).await;
     assert!(report.caught, "{report:#?}");
     // The drill's own delivery proves nothing about Stripe's secret, so it
     // does not count as a match.
@@ -229,7 +236,7 @@ async fn a_drill_resolves_no_real_incident_and_leaves_none_of_its_own_open(backe
 
     // The drill's check expects access (active, plus its feature): its
     // verdict is only unfulfilled, and still the real incident stands.
-    let report = drill_driven(&w, &project).await;
+    let report = drill_driven(&w).await;
     assert!(report.caught, "{report:#?}");
     assert_eq!(report.customer, customer);
     assert_eq!(open_real().await, 1, "the drill resolved a real incident");
@@ -254,7 +261,7 @@ async fn a_drill_resolves_no_real_incident_and_leaves_none_of_its_own_open(backe
         1,
         "the late check opened the drill's incident"
     );
-    let report = drill_driven(&w, &project).await;
+    let report = drill_driven(&w).await;
     assert!(report.caught, "{report:#?}");
     assert_eq!(open_drills().await, 0);
     assert_eq!(open_real().await, 1);

@@ -403,6 +403,25 @@ impl TestApp {
         self.post_webhook(project, body, Some(&header)).await
     }
 
+    /// Awaits `work` while this test's workers run (every 20 ms, until the
+    /// work is done): what a served request or a CLI process waits on gets
+    /// processed meanwhile.
+    pub async fn working<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let done = CancellationToken::new();
+        let drive = async {
+            while !done.is_cancelled() {
+                self.drain_all().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let work = async {
+            let out = work.await;
+            done.cancel();
+            out
+        };
+        tokio::join!(work, drive).0
+    }
+
     /// Runs the intake worker step until nothing is due; returns the steps taken.
     pub async fn drain(&self) -> usize {
         let mut steps = 0;
