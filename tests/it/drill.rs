@@ -14,7 +14,7 @@ use parityrail::{
 };
 
 use crate::{
-    process::{cli, database_url, stderr, stdout},
+    process::{stderr, stdout},
     support::Backend,
     world::{Options, World, world},
 };
@@ -178,22 +178,14 @@ async fn a_broken_setup_fails_the_drill_at_the_stage_that_broke(backend: Backend
     );
 
     // The CLI says the same and exits non-zero.
-    let db = database_url(&w.t.db.url);
-    let env = [
-        ("DATABASE_URL", db.as_str()),
-        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
-    ];
-    let out = cli(
-        &env,
-        &[
-            "drill",
-            w.project.as_str(),
-            "--url",
-            "http://127.0.0.1:9",
-            "--wait",
-            "1",
-        ],
-    );
+    let out = w.t.cli(&[
+        "drill",
+        w.project.as_str(),
+        "--url",
+        "http://127.0.0.1:9",
+        "--wait",
+        "1",
+    ]);
     assert!(!out.status.success());
     assert!(
         stdout(&out).contains("FAIL accepted"),

@@ -5,7 +5,7 @@
 
 use crate::{
     drill::known_customer,
-    process::{cli, database_url, stderr, stdout},
+    process::{cli, stderr, stdout},
     support::Backend,
     world::{Options, world},
 };
@@ -108,11 +108,6 @@ async fn the_run_drill_button_and_the_api_need_an_admin_and_show_the_stages() {
     assert!(ran.body.contains("Monitoring works"), "{}", ran.body);
     assert!(!ran.body.contains(">broke<"), "{}", ran.body);
     // The CLI's --json says the same, as one JSON report.
-    let db = database_url(&w.t.db.url);
-    let env = [
-        ("DATABASE_URL", db.as_str()),
-        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
-    ];
     let base = w.t.url("");
     let args: Vec<String> = [
         "drill",
@@ -124,10 +119,7 @@ async fn the_run_drill_button_and_the_api_need_an_admin_and_show_the_stages() {
     .iter()
     .map(|a| a.to_string())
     .collect();
-    let vars: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let vars = w.t.cli_env();
     let drilled = tokio::task::spawn_blocking(move || {
         let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -18,7 +18,7 @@ use parityrail::{
 };
 
 use crate::{
-    process::{cli, database_url, stdout},
+    process::stdout,
     support::Backend,
     support::TEST_SECRET,
     world::{Options, World, world},
@@ -61,13 +61,8 @@ async fn a_project_only_scanned_is_drilled_with_a_scanned_customer(backend: Back
         "{none:?}"
     );
     // The CLI says what is missing in one line, exits non-zero, sends nothing.
-    let db = database_url(&w.t.db.url);
-    let env = [
-        ("DATABASE_URL", db.as_str()),
-        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
-    ];
     let base = w.t.url("");
-    let out = cli(&env, &["drill", w.project.as_str(), "--url", &base]);
+    let out = w.t.cli(&["drill", w.project.as_str(), "--url", &base]);
     assert!(!out.status.success());
     let err = crate::process::stderr(&out);
     assert!(err.contains("no customer to drill with"), "{err}");
@@ -99,13 +94,8 @@ async fn a_project_only_scanned_is_drilled_with_a_scanned_customer(backend: Back
     let listed = incidents::list(&w.t.app, &project).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].incident.drill);
-    let db = database_url(&w.t.db.url);
-    let env = [
-        ("DATABASE_URL", db.as_str()),
-        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
-    ];
     for args in [["incidents", "list"], ["events", "list"]] {
-        let out = cli(&env, &[args[0], args[1], w.project.as_str()]);
+        let out = w.t.cli(&[args[0], args[1], w.project.as_str()]);
         let text = stdout(&out);
         assert!(
             out.status.success() && text.contains("[drill]"),
@@ -168,16 +158,9 @@ async fn a_wrong_signing_secret_fails_the_drill_until_a_stripe_delivery_matches_
             .len();
     assert_eq!(events_after, events_before, "the drill sent nothing");
     // The CLI says the same and exits non-zero.
-    let db = database_url(&w.t.db.url);
-    let env = [
-        ("DATABASE_URL", db.as_str()),
-        ("PARITYRAIL_MASTER_KEY", w.t.master_key_hex.as_str()),
-    ];
     let base = w.t.url("");
-    let out = cli(
-        &env,
-        &["drill", w.project.as_str(), "--url", &base, "--wait", "5"],
-    );
+    let out =
+        w.t.cli(&["drill", w.project.as_str(), "--url", &base, "--wait", "5"]);
     assert!(!out.status.success());
     assert!(stdout(&out).contains("FAIL accepted"), "{}", stdout(&out));
 

@@ -403,6 +403,25 @@ impl TestApp {
         self.post_webhook(project, body, Some(&header)).await
     }
 
+    /// `DATABASE_URL` and `PARITYRAIL_MASTER_KEY` of this test's service,
+    /// for a CLI process on its database.
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "DATABASE_URL".into(),
+                crate::process::database_url(&self.db.url),
+            ),
+            ("PARITYRAIL_MASTER_KEY".into(), self.master_key_hex.clone()),
+        ]
+    }
+
+    /// `parityrail ARGS` on this test's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let env = self.cli_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        crate::process::cli(&env, args)
+    }
+
     /// Awaits `work` while this test's workers run (every 20 ms, until the
     /// work is done): what a served request or a CLI process waits on gets
     /// processed meanwhile.
