@@ -44,7 +44,7 @@ async fn what_the_stripe_cli_forwards_is_verified_stored_and_checked(backend: Ba
     // Stripe's pretty-printed body, byte for byte, at the account's version.
     let body = serde_json::to_vec_pretty(&event).unwrap();
     assert_eq!(event["api_version"], stripe_sim::API_VERSION);
-    let forward = |signature: String| {
+    let forward_body = |body: Vec<u8>, signature: String| {
         w.t.http
             .post(w.t.url(&format!("/api/webhooks/stripe/{}", w.project)))
             // Stripe's headers, as the CLI passes them on…
@@ -58,9 +58,10 @@ async fn what_the_stripe_cli_forwards_is_verified_stored_and_checked(backend: Ba
             .header("stripe-signature", signature)
             // …and what Go's HTTP client adds.
             .header("accept-encoding", "gzip")
-            .body(body.clone())
+            .body(body)
             .send()
     };
+    let forward = |signature: String| forward_body(body.clone(), signature);
     let resp = forward(sign(CLI_SECRET, &body)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let answer: Value = resp.json().await.unwrap();
@@ -94,5 +95,35 @@ async fn what_the_stripe_cli_forwards_is_verified_stored_and_checked(backend: Ba
         .find(|s| s.last4 == CLI_SECRET[CLI_SECRET.len() - 4..])
         .expect("the CLI's secret");
     assert!(cli.last_matched_at.is_some(), "{secrets:?}");
+
+    // An account pinned to an older API version: the CLI forwards the event
+    // as that version shapes it; it is stored, processed and checked.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stripe/events-pre-basil/customer.subscription.updated.json"
+    );
+    let mut older: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    older["id"] = "evt_cli_older_account_version_01".into();
+    older["data"]["object"]["customer"] = customer.clone().into();
+    assert_ne!(older["api_version"], stripe_sim::API_VERSION);
+    let older_body = serde_json::to_vec_pretty(&older).unwrap();
+    let resp = forward_body(older_body.clone(), sign(CLI_SECRET, &older_body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    w.t.drain_all().await;
+    let stored =
+        w.t.events(&w.project)
+            .await
+            .into_iter()
+            .find(|e| e.event_id == "evt_cli_older_account_version_01")
+            .expect("stored");
+    assert_eq!(
+        stored.status,
+        parityrail::domain::EventStatus::Processed,
+        "{stored:?}"
+    );
+    let run = w.verdict(&customer).await;
+    assert_eq!(run.status, parityrail::domain::RunStatus::Passed, "{run:?}");
     w.t.stop().await;
 }
