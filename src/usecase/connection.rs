@@ -128,6 +128,25 @@ pub async fn connect_stripe(
         .ok_or_else(|| SetupError::NotFound(project.id.to_string()))
 }
 
+/// Stripe's deliveries are being refused: when one last failed signature
+/// verification, if none has matched a stored secret since, with the last
+/// match (`None`: never). The drill fails on it; the overview warns.
+pub async fn refused_since_last_match(
+    app: &App,
+    project: &Project,
+) -> Result<Option<(i64, Option<i64>)>, crate::store::StoreError> {
+    let Some(refused) = app
+        .store
+        .last_signature_refusal(project.id.as_str())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let secrets = app.store.webhook_secrets(&project.id).await?;
+    let matched = secrets.iter().filter_map(|s| s.last_matched_at).max();
+    Ok((!matched.is_some_and(|m| m >= refused)).then_some((refused, matched)))
+}
+
 /// The project's Stripe connection, if one is stored.
 pub async fn connection(app: &App, project: &Project) -> Result<Option<Connection>, SetupError> {
     Ok(app

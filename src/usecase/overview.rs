@@ -18,6 +18,9 @@ pub struct Glance {
     pub last_event: Option<EventRecord>,
     /// When a webhook signature last matched one of the project's secrets.
     pub last_signature_match: Option<i64>,
+    /// When a delivery last failed signature verification, if none has
+    /// matched since: Stripe's deliveries are being refused.
+    pub signature_refused: Option<i64>,
     pub probe_configured: bool,
     pub open_by_kind: Vec<(IncidentKind, i64)>,
     pub open_total: i64,
@@ -33,6 +36,9 @@ pub async fn glance(app: &App, project: &Project) -> Result<Glance, SetupError> 
             .filter_map(|s| s.last_matched_at)
             .max()
     });
+    let signature_refused = connection::refused_since_last_match(app, project)
+        .await?
+        .map(|(at, _)| at);
     let store = &app.store;
     let last_event = store
         .list_events(project.id.as_str(), 1)
@@ -54,5 +60,6 @@ pub async fn glance(app: &App, project: &Project) -> Result<Glance, SetupError> 
         connection,
         last_event,
         last_signature_match,
+        signature_refused,
     })
 }

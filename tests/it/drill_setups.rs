@@ -132,6 +132,14 @@ async fn a_wrong_signing_secret_fails_the_drill_until_a_stripe_delivery_matches_
     let refused = w.t.deliver(&w.project, &newest_event_of(&w, &other)).await;
     assert_eq!(refused.status(), 400);
 
+    // The overview says so too.
+    crate::dashboard::member(&w, "ops@example.com", parityrail::domain::Role::Viewer).await;
+    let mut page = crate::dashboard::Dash::new(&w.t);
+    page.sign_in("ops@example.com", crate::dashboard::PASSWORD)
+        .await;
+    let overview = format!("/projects/{}", w.project);
+    let warned = page.get(&overview).await.body;
+    assert!(warned.contains("id=\"signature-refused\""), "{warned}");
     let events_before =
         w.t.store()
             .list_events(w.project.as_str(), 100)
@@ -180,6 +188,8 @@ async fn a_wrong_signing_secret_fails_the_drill_until_a_stripe_delivery_matches_
             .max()
     };
     let before_drill = last_match().await;
+    let calm = page.get(&overview).await.body;
+    assert!(!calm.contains("id=\"signature-refused\""), "{calm}");
     let report = drill_driven(&w).await;
     assert!(report.caught, "{report:#?}");
     // The drill's own delivery proves nothing about Stripe's secret, so it

@@ -45,18 +45,11 @@ pub(super) async fn refused_by_signature(
     app: &App,
     project: &Project,
 ) -> Result<Option<String>, StoreError> {
-    let Some(refused) = app
-        .store
-        .last_signature_refusal(project.id.as_str())
-        .await?
+    let Some((refused, matched)) =
+        crate::usecase::connection::refused_since_last_match(app, project).await?
     else {
         return Ok(None);
     };
-    let secrets = app.store.webhook_secrets(&project.id).await?;
-    let matched = secrets.iter().filter_map(|s| s.last_matched_at).max();
-    if matched.is_some_and(|m| m >= refused) {
-        return Ok(None);
-    }
     let since = matched.map_or("none ever has".to_string(), |m| {
         format!("none has since the last match at {}", crate::rfc3339(m))
     });

@@ -135,6 +135,7 @@ pub struct OverviewPage {
     pub secrets: usize,
     pub last_event: Option<LastEvent>,
     pub last_signature_match: Option<When>,
+    pub signature_refused: Option<When>,
     pub probe_configured: bool,
     pub open_total: i64,
     pub open_by_kind: Vec<KindCount>,
@@ -201,6 +202,7 @@ pub async fn overview(
             status: e.status.as_str(),
         }),
         last_signature_match: When::maybe(glance.last_signature_match, now),
+        signature_refused: When::maybe(glance.signature_refused, now),
         probe_configured: glance.probe_configured,
         open_total: glance.open_total,
         open_by_kind: glance
