@@ -144,7 +144,9 @@ pub async fn refused_since_last_match(
     };
     let secrets = app.store.webhook_secrets(&project.id).await?;
     let matched = secrets.iter().filter_map(|s| s.last_matched_at).max();
-    Ok((!matched.is_some_and(|m| m >= refused)).then_some((refused, matched)))
+    Ok(matched
+        .is_none_or(|m| m < refused)
+        .then_some((refused, matched)))
 }
 
 /// The project's Stripe connection, if one is stored.
