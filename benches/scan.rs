@@ -38,11 +38,11 @@ struct Options {
     /// `sqlite` or `postgres`.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
     backend: String,
-    /// Accepted for `cargo bench` compatibility.
     /// Check the flags and exit without running (CI checks every
     /// benchmark line of the README so).
     #[arg(long)]
     check: bool,
+    /// Accepted for `cargo bench` compatibility.
     #[arg(long, hide = true)]
     bench: bool,
 }

@@ -58,13 +58,27 @@ fn is_demo_user(email: &str) -> bool {
 /// that is not ParityRail's or holds a real installation: real projects,
 /// or dashboard users the demo did not make.
 async fn refuse_real_installation(database: &DatabaseUrl) -> anyhow::Result<()> {
-    let store = Store::connect(database)
+    // A SQLite file that is not there yet is made in its folder: that
+    // folder must take it.
+    if let DatabaseUrl::Sqlite(path) = database
+        && !std::path::Path::new(path).exists()
+    {
+        let folder = std::path::Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        tempfile::tempfile_in(folder).with_context(|| {
+            format!(
+                "cannot open the demo database: {} cannot hold it",
+                folder.display()
+            )
+        })?;
+    }
+    let found = Store::installation(database)
         .await
         .context("cannot open the demo database")?;
-    let found = store.installation().await;
-    store.close().await;
     let fresh = " (unset DATABASE_URL to use a fresh temporary file)";
-    match found.context("cannot read the demo database")? {
+    match found {
         Installation::Empty => Ok(()),
         Installation::Foreign => anyhow::bail!(
             "DATABASE_URL holds tables that are not ParityRail's; the demo never writes into another program's database{fresh}"

@@ -94,7 +94,15 @@ impl Intake {
             verified = verify::verify_with_ids(signature, &body, &entry.secrets, wall);
         }
         let matched = match verified {
-            Ok(matched) => matched,
+            Ok(matched) => {
+                // A match ends the quiet spell: the next refusal is written
+                // at once, so it is never older than this match.
+                self.refusals_written
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(id.as_str());
+                matched
+            }
             Err(err) => {
                 tracing::info!(project_id = %id, reason = err.as_str(), "webhook rejected");
                 if err == verify::VerifyError::SignatureMismatch {

@@ -208,22 +208,23 @@ macro_rules! insert_batch {
         let all: &[NewEvent] = $batch;
         // When each matched secret last matched, one statement per secret;
         // a secret that is gone (removed elsewhere) verifies nothing.
-        let mut matched: BTreeMap<i64, i64> = BTreeMap::new();
+        // A drill signs with a stored secret; only Stripe's deliveries prove
+        // the secret is the endpoint's, so a drill's leaves `last matched`
+        // as it was (at = None) but must still find its secret there.
+        let mut matched: BTreeMap<i64, Option<i64>> = BTreeMap::new();
         for ev in all {
-            // A drill signs with a stored secret; only Stripe's deliveries
-            // prove the secret is the endpoint's.
-            if let Some(secret) = ev.matched_secret
-                && !crate::domain::is_drill_event(&ev.event_id)
-            {
+            if let Some(secret) = ev.matched_secret {
+                let real = (!crate::domain::is_drill_event(&ev.event_id)).then_some(ev.received_at);
                 let at = matched.entry(secret).or_default();
-                *at = (*at).max(ev.received_at);
+                *at = (*at).max(real);
             }
         }
         let mut gone: HashSet<i64> = HashSet::new();
         for (secret, at) in matched {
             let found = sqlx::query(
                 "UPDATE webhook_secrets SET last_matched_at =
-                    CASE WHEN last_matched_at IS NULL OR last_matched_at < $1 THEN $1 ELSE last_matched_at END
+                    CASE WHEN $1 IS NOT NULL AND (last_matched_at IS NULL OR last_matched_at < $1)
+                        THEN $1 ELSE last_matched_at END
                  WHERE id = $2",
             )
             .bind(at)

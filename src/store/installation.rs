@@ -1,13 +1,22 @@
-//! What a database holds before anything is migrated into it, for the demo
-//! (SPEC §8a), which must never write into a real installation nor into a
-//! database that is not ParityRail's.
+//! What a database holds, read before anything is written into it (not a
+//! migration, not even SQLite's journal mode), for the demo (SPEC §8a),
+//! which must never write into a real installation nor into a database
+//! that is not ParityRail's.
 
-use super::{Store, StoreError, dispatch};
+use std::str::FromStr;
+
+use sqlx::{
+    Connection, PgConnection, SqliteConnection, postgres::PgConnectOptions,
+    sqlite::SqliteConnectOptions,
+};
+
+use super::{Store, StoreError};
+use crate::config::DatabaseUrl;
 
 /// What [`Store::installation`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Installation {
-    /// No tables: a fresh database.
+    /// No tables, or no SQLite file yet: a fresh database.
     Empty,
     /// A ParityRail database (of this version or an older one).
     ParityRail {
@@ -16,53 +25,72 @@ pub enum Installation {
         /// Emails of the dashboard users.
         users: Vec<String>,
     },
-    /// Tables, none of them ParityRail's `projects`: another program's.
+    /// Tables that are not ParityRail's: another program's.
     Foreign,
 }
 
-impl Store {
-    /// Reads what the database holds, writing nothing and needing no
-    /// migration (an older ParityRail's schema reads the same).
-    pub async fn installation(&self) -> Result<Installation, StoreError> {
-        let tables: Vec<(String,)> = match self {
-            Store::Sqlite(pool) => sqlx::query_as(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-            )
-            .fetch_all(pool)
-            .await?,
-            Store::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT table_name::TEXT FROM information_schema.tables
-                     WHERE table_schema = current_schema()",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        };
+const TABLES_SQLITE: &str =
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'";
+const TABLES_POSTGRES: &str = "SELECT table_name::TEXT FROM information_schema.tables
+     WHERE table_schema = current_schema()";
+const REAL_PROJECTS: &str = "SELECT name FROM projects WHERE mode <> 'demo' ORDER BY name";
+const USERS: &str = "SELECT email FROM users ORDER BY email";
+
+/// Reads the three answers on one connection, whatever the backend.
+macro_rules! inspect_on {
+    ($conn:expr, $tables:expr) => {{
+        let tables: Vec<(String,)> = sqlx::query_as($tables).fetch_all(&mut $conn).await?;
         let has = |name: &str| tables.iter().any(|(t,)| t == name);
         if tables.is_empty() {
-            return Ok(Installation::Empty);
-        }
-        if !has("projects") {
-            return Ok(Installation::Foreign);
-        }
-        let real: Vec<(String,)> = dispatch!(self, |pool| {
-            sqlx::query_as("SELECT name FROM projects WHERE mode <> 'demo' ORDER BY name")
-                .fetch_all(pool)
-                .await
-        })?;
-        let users: Vec<(String,)> = if has("users") {
-            dispatch!(self, |pool| {
-                sqlx::query_as("SELECT email FROM users ORDER BY email")
-                    .fetch_all(pool)
-                    .await
-            })?
+            Installation::Empty
+        } else if !(has("projects") && has("webhook_secrets") && has("_sqlx_migrations")) {
+            Installation::Foreign
         } else {
-            Vec::new()
-        };
-        Ok(Installation::ParityRail {
-            real_projects: real.into_iter().map(|(n,)| n).collect(),
-            users: users.into_iter().map(|(e,)| e).collect(),
+            let real: Vec<(String,)> = sqlx::query_as(REAL_PROJECTS).fetch_all(&mut $conn).await?;
+            let users: Vec<(String,)> = if has("users") {
+                sqlx::query_as(USERS).fetch_all(&mut $conn).await?
+            } else {
+                Vec::new()
+            };
+            Installation::ParityRail {
+                real_projects: real.into_iter().map(|(n,)| n).collect(),
+                users: users.into_iter().map(|(e,)| e).collect(),
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// Reads what the database at `url` holds, writing nothing: SQLite is
+    /// opened read-only (a missing file is [`Installation::Empty`]), and
+    /// an older ParityRail's schema reads the same.
+    pub async fn installation(url: &DatabaseUrl) -> Result<Installation, StoreError> {
+        Ok(match url {
+            DatabaseUrl::Sqlite(path) => {
+                if !std::path::Path::new(path).exists() {
+                    return Ok(Installation::Empty);
+                }
+                let options = SqliteConnectOptions::new().filename(path).read_only(true);
+                let mut conn = SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                let found = inspect_on!(conn, TABLES_SQLITE);
+                conn.close().await?;
+                found
+            }
+            DatabaseUrl::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
+                    StoreError::Connect(sqlx::Error::Configuration(
+                        "DATABASE_URL is not a valid postgres:// URL".into(),
+                    ))
+                })?;
+                let mut conn = PgConnection::connect_with(&options)
+                    .await
+                    .map_err(StoreError::Connect)?;
+                let found = inspect_on!(conn, TABLES_POSTGRES);
+                conn.close().await?;
+                found
+            }
         })
     }
 }

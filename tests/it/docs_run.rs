@@ -148,6 +148,9 @@ pub struct Walk {
     /// Where the first `serve` listens, known before it starts.
     pub base: String,
     port: u16,
+    /// Holds `port` until the first `serve` takes it, so no other test
+    /// is given it meanwhile.
+    reserved: Option<std::net::TcpListener>,
 }
 
 impl Walk {
@@ -155,7 +158,8 @@ impl Walk {
     /// fixture's values for the docs' placeholders.
     pub async fn new(backend: Backend, fixture: &Fixture) -> Option<Walk> {
         let db = TestDb::create(backend).await?;
-        let port = free_port();
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = reserved.local_addr().unwrap().port();
         let base = format!("http://127.0.0.1:{port}");
         let mut walk = Walk {
             env: Vec::new(),
@@ -165,6 +169,7 @@ impl Walk {
             dir: tempfile::tempdir().unwrap(),
             base: base.clone(),
             port,
+            reserved: Some(reserved),
             _db: db,
         };
         walk.set("PATH", &std::env::var("PATH").unwrap_or_default());
@@ -272,10 +277,10 @@ impl Walk {
     /// `parityrail serve` in the walk's environment: the first on the port
     /// `base` names, any further one ("on each machine") on its own.
     pub fn serve(&mut self) {
-        let port = if self.servers.is_empty() {
-            self.port
-        } else {
-            free_port()
+        let port = match self.reserved.take() {
+            // Released just before the server binds it.
+            Some(_held) => self.port,
+            None => free_port(),
         };
         let env: Vec<(&str, &str)> = self
             .env

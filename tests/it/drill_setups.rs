@@ -195,6 +195,16 @@ async fn a_wrong_signing_secret_fails_the_drill_until_a_stripe_delivery_matches_
     // The drill's own delivery proves nothing about Stripe's secret, so it
     // does not count as a match.
     assert_eq!(last_match().await, before_drill);
+
+    // A refusal right after that match counts at once (the note of the
+    // first refusal, seconds ago, does not hold it back).
+    let (fourth, _) = w.subscribe("u_fourth", &w.pro);
+    let body = newest_event_of(&w, &fourth);
+    let forged = crate::support::sign("whsec_nobody_holds_this_0001", &body);
+    let refused = w.t.post_webhook(&w.project, &body, Some(&forged)).await;
+    assert_eq!(refused.status(), 400);
+    let warned = page.get(&overview).await.body;
+    assert!(warned.contains("id=\"signature-refused\""), "{warned}");
 }
 
 async fn a_drill_resolves_no_real_incident_and_leaves_none_of_its_own_open(backend: Backend) {

@@ -71,7 +71,9 @@ impl StripeSim {
     }
 
     /// Sets the first retry delay (doubled per attempt, capped at 2 s;
-    /// default 50 ms) and the per-attempt timeout (default 10 s).
+    /// default 50 ms) and the per-attempt timeout (default 10 s). The delay
+    /// replaces any schedule [`StripeSim::set_retry_schedule`] set: call
+    /// that one after this to keep the timeout and use Stripe's schedule.
     pub fn set_delivery_timing(&self, backoff: Duration, timeout: Duration) {
         let mut control = self.control();
         control.retry_schedule = RetrySchedule::backoff(backoff);
