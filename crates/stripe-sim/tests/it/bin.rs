@@ -30,6 +30,19 @@ fn help_and_bad_flags() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("time scale"));
 }
 
+/// A GET of the simulator's API with the test key, as JSON.
+async fn get_json(url: &str) -> Value {
+    crate::http_client()
+        .get(url)
+        .bearer_auth(crate::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Kills the child on drop, so a failing test leaves nothing running.
 struct Child(std::process::Child);
 
@@ -92,15 +105,7 @@ async fn the_binary_serves_its_seed_and_retries_a_failed_delivery() {
     let base = line.trim().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
 
-    let customers: Value = crate::http_client()
-        .get(format!("{base}/v1/customers"))
-        .bearer_auth(crate::KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers: Value = get_json(&format!("{base}/v1/customers")).await;
     assert_eq!(
         customers["data"].as_array().unwrap().len(),
         2,
@@ -120,15 +125,7 @@ async fn the_binary_serves_its_seed_and_retries_a_failed_delivery() {
     }
     // Months pass: each subscription renews with a paid invoice.
     loop {
-        let paid: Value = crate::http_client()
-            .get(format!("{base}/v1/events?type=invoice.paid&limit=100"))
-            .bearer_auth(crate::KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let paid: Value = get_json(&format!("{base}/v1/events?type=invoice.paid&limit=100")).await;
         if paid["data"].as_array().unwrap().len() >= 4 {
             break;
         }
