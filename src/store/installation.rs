@@ -3,12 +3,7 @@
 //! which must never write into a real installation nor into a database
 //! that is not ParityRail's.
 
-use std::str::FromStr;
-
-use sqlx::{
-    Connection, PgConnection, SqliteConnection, postgres::PgConnectOptions,
-    sqlite::SqliteConnectOptions,
-};
+use sqlx::{Connection, PgConnection, SqliteConnection, sqlite::SqliteConnectOptions};
 
 use super::{Store, StoreError};
 use crate::config::DatabaseUrl;
@@ -79,11 +74,7 @@ impl Store {
                 found
             }
             DatabaseUrl::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
-                    StoreError::Connect(sqlx::Error::Configuration(
-                        "DATABASE_URL is not a valid postgres:// URL".into(),
-                    ))
-                })?;
+                let options = super::pg_options(url)?;
                 let mut conn = PgConnection::connect_with(&options)
                     .await
                     .map_err(StoreError::Connect)?;

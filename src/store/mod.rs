@@ -117,6 +117,16 @@ pub enum Store {
     Postgres(PgPool),
 }
 
+/// The connection options of a `postgres://` URL; the error never quotes it
+/// (it may hold a password).
+pub(crate) fn pg_options(url: &crate::config::Secret) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url.expose()).map_err(|_| {
+        StoreError::Connect(sqlx::Error::Configuration(
+            "DATABASE_URL is not a valid postgres:// URL".into(),
+        ))
+    })
+}
+
 impl Store {
     /// Opens the database named by the URL (creating the SQLite file if needed).
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
@@ -150,11 +160,7 @@ impl Store {
                 Ok(Self::Sqlite(pool))
             }
             DatabaseUrl::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url.expose()).map_err(|_| {
-                    StoreError::Connect(sqlx::Error::Configuration(
-                        "DATABASE_URL is not a valid postgres:// URL".into(),
-                    ))
-                })?;
+                let options = pg_options(url)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))

@@ -59,10 +59,9 @@ pub struct ShellLine {
     pub text: String,
 }
 
-/// Every line of every `sh` block of the README and `docs/`, in file order.
-pub fn shell_lines() -> Vec<ShellLine> {
+/// `README.md` and every `docs/*.md`, sorted.
+fn doc_files() -> Vec<String> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut files = vec!["README.md".to_string()];
     let mut pages: Vec<String> = std::fs::read_dir(format!("{root}/docs"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -70,7 +69,15 @@ pub fn shell_lines() -> Vec<ShellLine> {
         .map(|name| format!("docs/{name}"))
         .collect();
     pages.sort();
-    files.extend(pages);
+    std::iter::once("README.md".to_string())
+        .chain(pages)
+        .collect()
+}
+
+/// Every line of every `sh` block of the README and `docs/`, in file order.
+pub fn shell_lines() -> Vec<ShellLine> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let files = doc_files();
     let mut lines = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
@@ -138,13 +145,7 @@ fn the_splitter_reads_quotes_substitutions_and_comments() {
 /// `<` are synopses, not commands.
 fn inline_commands() -> Vec<(String, String)> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut files = vec!["README.md".to_string()];
-    for entry in std::fs::read_dir(format!("{root}/docs")).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if name.ends_with(".md") {
-            files.push(format!("docs/{name}"));
-        }
-    }
+    let files = doc_files();
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
